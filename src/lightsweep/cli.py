@@ -1,0 +1,61 @@
+"""Command-line entry points: `python train.py ...`, `lightsweep train ...`, `lightsweep reproduce DIR`.
+
+Errors the user can fix print one line and exit 2; `--debug` (or LIGHTSWEEP_DEBUG=1) shows the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+USAGE = """usage: lightsweep <command> [args]
+
+commands:
+  train [overrides]            compose a run from conf/ and train it (same as python train.py)
+  reproduce RUN_DIR            re-run a run from its .hydra/ snapshot and compare its metrics
+  --help                       this text
+
+add --debug to any command to see full tracebacks"""
+
+
+def guarded(action: Callable[[], Any]) -> Any:
+    """Run `action`; turn config/input errors into one line on stderr and exit code 2."""
+    from lightsweep.errors import exit_on_user_error
+
+    if "--debug" in sys.argv:
+        os.environ["LIGHTSWEEP_DEBUG"] = "1"
+        sys.argv = [arg for arg in sys.argv if arg != "--debug"]
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's own report
+    try:
+        return action()
+    except Exception as exc:
+        exit_on_user_error(exc)
+        raise
+
+
+def train_entry() -> None:
+    from lightsweep.config import normalize_overrides
+    from lightsweep.train import main as hydra_main
+
+    sys.argv = sys.argv[:1] + normalize_overrides(sys.argv[1:])
+    guarded(hydra_main)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    command = args[0] if args else "--help"
+    if command == "train":
+        sys.argv = [sys.argv[0]] + args[1:]
+        train_entry()
+    elif command == "reproduce" and len([a for a in args[1:] if a != "--debug"]) == 1:
+        from lightsweep.reproduce import reproduce
+
+        run_dir = next(a for a in args[1:] if a != "--debug")
+        sys.exit(guarded(lambda: reproduce(run_dir)))
+    elif command in ("--help", "-h", "help"):
+        print(USAGE)
+    else:
+        print(f"lightsweep: error: unknown command or arguments {' '.join(args)!r}.\n{USAGE}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,62 @@
+"""User-facing errors: bad configs and inputs become one clear line and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+
+class ConfigError(ValueError):
+    """A config or input the user can fix. The message says what is wrong and what is valid."""
+
+
+def group_choices(group: str) -> list[str]:
+    """The choices of a config group, from the files in conf/<group>/."""
+    from lightsweep.config import CONF_DIR
+
+    folder = CONF_DIR / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def describe_user_error(exc: BaseException) -> str | None:
+    """One line for an error caused by the config or overrides; None when it is a bug (show the traceback)."""
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, MissingConfigException):
+        found = re.search(r"Could not find '([^']+)'", str(exc))
+        missing = found.group(1) if found else (exc.missing_cfg_file or "?")
+        group, _, choice = missing.strip("/").rpartition("/")
+        if group:
+            valid = ", ".join(group_choices(group)) or "(none)"
+            return f"unknown {group} '{choice}'. Valid {group} choices: {valid}. Pick one with {group}=<choice>."
+        return _first_line(exc)
+    if isinstance(exc, OverrideParseException):
+        return f"cannot parse override '{exc.override}': {_first_line(exc.message.splitlines()[-2:][0])}"
+    if isinstance(exc, HydraException):
+        cause = f" ({_first_line(exc.__cause__)})" if exc.__cause__ else ""
+        return " ".join(str(exc).split("\n")[:2]).strip() + cause
+    if isinstance(exc, OmegaConfBaseException):
+        return _first_line(exc)
+    return None
+
+
+def _first_line(obj: object) -> str:
+    text = str(obj).strip()
+    return text.splitlines()[0] if text else type(obj).__name__
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("LIGHTSWEEP_DEBUG") == "1"
+
+
+def exit_on_user_error(exc: BaseException) -> None:
+    """Print a user error as one line and exit 2; return (so the caller re-raises) for bugs or in debug."""
+    message = describe_user_error(exc)
+    if message is None or debug_enabled():
+        return
+    print(f"lightsweep: error: {message}", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,140 @@
+"""The one run path: `run(cfg)` trains and measures one composed config; `main` is the Hydra entry.
+
+This module imports only Hydra/OmegaConf at the top so `python train.py --help` stays fast;
+torch and Lightning are imported inside `run`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from lightsweep.config import CONF_DIR, PROJECT_ROOT, register_resolvers
+from lightsweep.errors import exit_on_user_error
+from lightsweep.runinfo import RUN_JSON, git_sha, now_iso, versions, write_json_atomic
+
+
+@dataclass
+class RunResult:
+    status: str                      # ok | failed | interrupted
+    run_dir: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+    objective: float | None = None
+    model_family: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run(cfg: DictConfig) -> RunResult:
+    """Train, test and record one run. Writes <paths.output_dir>/run.json whatever happens."""
+    run_dir = Path(cfg.paths.output_dir)
+    record: dict[str, Any] = {
+        "status": "running",
+        "started": now_iso(),
+        "seed": cfg.get("seed"),
+        "overrides": _overrides(),
+        "versions": versions(),
+        "git_sha": git_sha(PROJECT_ROOT),
+    }
+    result = RunResult(status="failed", run_dir=run_dir)
+    try:
+        _train_and_test(cfg, record, result)
+        result.status = "ok"
+    except BaseException as exc:
+        result.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        record.update(
+            status=result.status, metrics=result.metrics, objective=result.objective,
+            model_family=result.model_family, timings=result.timings, finished=now_iso(),
+        )
+        record.setdefault("config", _plain(cfg, resolve=False))
+        write_json_atomic(run_dir / RUN_JSON, record)
+    return result
+
+
+def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) -> None:
+    from hydra.utils import get_object
+
+    from lightsweep.models.registry import resolve_model_config
+    from lightsweep.objective import check_objective, objective_value
+    from lightsweep.validate import validate
+
+    plain = _plain(cfg, resolve=True)
+    modality = get_object(plain["dataset"]["_target_"]).modality
+    result.model_family, plain["model"] = resolve_model_config(plain["model"], modality)
+    record["config"] = plain
+    validate(plain)
+    check_objective(plain["objective"])
+
+    import lightning as L
+    import torch
+
+    from lightsweep.build import build, build_named, build_trainer
+    from lightsweep.validate import check_devices
+
+    check_devices(plain["trainer"], torch.cuda.is_available(),
+                  torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    L.seed_everything(plain["seed"], workers=True, verbose=False)
+    datamodule = build(plain["dataset"])
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model = build(plain["model"], recursive=False, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    trainer = build_trainer(plain["trainer"], build_named(plain["callbacks"]), build_named(plain["logger"]))
+
+    record.update(precision=trainer.precision, world_size=trainer.world_size)
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=plain.get("ckpt_path"))
+    result.timings["train_s"] = time.perf_counter() - started
+    result.metrics.update(_scalars(trainer.callback_metrics))
+    record["epochs_trained"] = trainer.current_epoch
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    test_ckpt = "best" if plain["test_ckpt"] == "best" and best else None
+    record["tested_weights"] = best if test_ckpt else "last"
+    started = time.perf_counter()
+    trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False)
+    result.timings["test_s"] = time.perf_counter() - started
+    result.metrics.update(_scalars(trainer.callback_metrics))
+    result.objective = objective_value(result.metrics, plain["objective"])
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def _plain(cfg: DictConfig, resolve: bool) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=resolve, throw_on_missing=False)
+
+
+def _overrides() -> list[str]:
+    """The command-line overrides of this job (empty when run() is called outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+register_resolvers()
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry: run one config and hand the objective to a sweeper."""
+    try:
+        return run(cfg).objective
+    except Exception as exc:
+        if _single_run():  # in a sweep the sweeper records the failed trial and goes on
+            exit_on_user_error(exc)
+        raise
+
+
+def _single_run() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.RUN

@@ -1,0 +1,157 @@
+"""Check a composed config before anything is built: types against the constructors' signatures,
+keys the constructors do not take, and device support for precision and strategy."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lightsweep.errors import ConfigError
+
+_PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "64-true", "16-true", "bf16-true")
+_GPU_ONLY_STRATEGIES = ("DeepSpeedStrategy", "FSDPStrategy")
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Raise ConfigError for the first problem found in a resolved config (plain containers)."""
+    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
+        raise ConfigError(f"seed={cfg.get('seed')!r} must be an integer, e.g. seed=1.")
+    if cfg["objective"]["direction"] not in ("maximize", "minimize"):
+        raise ConfigError(
+            f"objective.direction={cfg['objective']['direction']!r} is not valid: use maximize or minimize."
+        )
+    if cfg.get("test_ckpt") not in ("best", "last"):
+        raise ConfigError(f"test_ckpt={cfg.get('test_ckpt')!r} is not valid: use best or last.")
+    for key in ("dataset", "model", "trainer"):
+        check_node(cfg[key], key)
+    for group in ("callbacks", "logger"):
+        for name, node in (cfg.get(group) or {}).items():
+            check_node(node, f"{group}.{name}")
+
+
+def check_node(node: Any, where: str) -> None:
+    """Check every key of a `_target_` node (and nested ones) against the target's signature."""
+    if not isinstance(node, Mapping) or "_target_" not in node:
+        return
+    target = _locate(node["_target_"], where)
+    params, takes_kwargs = _parameters(target)
+    for key, value in node.items():
+        if key.startswith("_") and key.endswith("_"):
+            continue
+        if key not in params:
+            if not takes_kwargs:
+                valid = ", ".join(sorted(params)) or "(none)"
+                raise ConfigError(
+                    f"{where}.{key} is not a setting of {node['_target_']}. Valid settings: {valid}."
+                )
+            continue
+        if isinstance(value, Mapping) and "_target_" in value:
+            check_node(value, f"{where}.{key}")
+        elif not _matches(value, params[key]):
+            raise ConfigError(
+                f"{where}.{key}={value!r} has the wrong type: expected {_describe(params[key])}, "
+                f"got {type(value).__name__}. Fix it with {where}.{key}=<value>."
+            )
+
+
+def check_devices(trainer_cfg: Mapping[str, Any], cuda_available: bool, bf16_on_gpu: bool) -> None:
+    """Refuse precision/strategy combinations the hardware cannot run (instead of a silent fallback)."""
+    precision = str(trainer_cfg.get("precision"))
+    if precision not in _PRECISIONS:
+        raise ConfigError(f"trainer.precision={precision!r} is not valid: use one of {', '.join(_PRECISIONS)}.")
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    on_gpu = cuda_available and accelerator in ("auto", "gpu", "cuda")
+    strategy = trainer_cfg.get("strategy")
+    target = strategy.get("_target_", "") if isinstance(strategy, Mapping) else str(strategy)
+    for name in _GPU_ONLY_STRATEGIES:
+        if name in target and not on_gpu:
+            raise ConfigError(
+                f"strategy {name} needs CUDA GPUs and this run has none. "
+                "On CPU use strategy=auto, strategy=ddp or strategy=ddp_spawn."
+            )
+    if precision.startswith("bf16") and on_gpu and not bf16_on_gpu:
+        raise ConfigError("precision=bf16 is not supported by this GPU (needs Ampere or newer): use precision=16.")
+    if precision == "16-mixed" and "DeepSpeed" not in target and not on_gpu and _fp16_autocast_fails():
+        raise ConfigError("precision=16 is not supported on this CPU build of torch: use precision=bf16 or 32.")
+
+
+def _fp16_autocast_fails() -> bool:
+    import torch
+
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            torch.nn.functional.linear(torch.ones(2, 2), torch.ones(2, 2))
+        return False
+    except RuntimeError:
+        return True
+
+
+def _locate(target: str, where: str) -> Any:
+    from hydra.utils import get_object
+
+    try:
+        return get_object(target)
+    except Exception as exc:  # ImportError, AttributeError, and Hydra's wrappers of them
+        raise ConfigError(f"{where}._target_={target!r} cannot be imported ({exc}).") from exc
+
+
+def _parameters(target: Any) -> tuple[dict[str, Any], bool]:
+    """Annotated parameters of a class's __init__ (or a function), and whether it takes **kwargs."""
+    func = target.__init__ if inspect.isclass(target) else target
+    signature = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # unresolvable forward references: check names only
+        hints = {}
+    params = {
+        name: hints.get(name, Any)
+        for name, p in signature.parameters.items()
+        if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    return params, takes_kwargs
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Does a config value fit a type hint? Unknown kinds of hint are accepted."""
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return True
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, Sequence) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:  # fixed-length tuple
+            return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+        return all(_matches(v, args[0] if args else Any) for v in value)
+    if origin in (dict, Mapping) or hint is dict:
+        return isinstance(value, Mapping)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    return getattr(hint, "__name__", str(hint))

@@ -1,0 +1,56 @@
+"""Fixtures: compose the real config tree, shrink it, run it (in-process or through the real CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lightsweep.config import PROJECT_ROOT, compose
+
+# Real dataset files for tests (shared/data beside the checkout); tests needing them skip when absent.
+SHARED_DATA = Path(os.environ.get("LIGHTSWEEP_TEST_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+
+# Small and quiet: a couple of epochs, no progress bar.
+SHRINK = [
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "trainer.num_sanity_val_steps=0",
+]
+
+
+def shared_data(name: str) -> Path:
+    folder = SHARED_DATA / name
+    if not folder.is_dir():
+        pytest.skip(f"real data for {name} not found at {folder} (set LIGHTSWEEP_TEST_DATA)")
+    return folder
+
+
+@pytest.fixture
+def run_cfg(tmp_path):
+    """run_cfg(overrides) -> (RunResult, run.json) for a shrunk real config run in a temp dir."""
+    from lightsweep.train import run
+
+    def _run(overrides: list[str], output_dir: Path | None = None):
+        out = output_dir or tmp_path / "run"
+        result = run(compose(SHRINK + overrides, output_dir=out))
+        return result, json.loads((out / "run.json").read_text())
+
+    return _run
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `python train.py ...` (or `-m lightsweep.cli` via args[0]=='lightsweep') like a user does."""
+    if args and args[0] == "lightsweep":
+        command = [sys.executable, "-c", "from lightsweep.cli import main; main()", *args[1:]]
+    else:
+        command = [sys.executable, str(PROJECT_ROOT / "train.py"), *args]
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LIGHTSWEEP_DEBUG")}
+    return subprocess.run(
+        command, cwd=cwd or PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env
+    )

@@ -1,0 +1,37 @@
+"""Config values checked against constructor signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Optional, Union
+
+import pytest
+
+from lightsweep.errors import ConfigError
+from lightsweep.validate import _matches, check_node
+
+
+@pytest.mark.parametrize(
+    ("value", "hint", "ok"),
+    [
+        (3, int, True), (True, int, False), (3.5, int, False), ("3", int, False),
+        (3, float, True), (0.5, float, True), (None, Optional[int], True), ("auto", Union[int, str], True),
+        ("relu", Literal["relu", "swish"], True), ("tanh", Literal["relu", "swish"], False),
+        ([1, 2], Sequence[int], True), ([1, "a"], Sequence[int], False), ("ab", Sequence[int], False),
+        ((1, 2), tuple[int, int], True), ((1,), tuple[int, int], False), (1, bool, False),
+    ],
+)
+def test_matches(value, hint, ok):
+    assert _matches(value, hint) is ok
+
+
+def test_nested_target_nodes_are_checked():
+    node = {"_target_": "lightsweep.models.cnn.CNNClassifier",
+            "optimizer": {"_target_": "torch.optim.Adam", "lr": "fast"}}
+    with pytest.raises(ConfigError, match="model.optimizer.lr='fast'"):
+        check_node(node, "model")
+
+
+def test_unimportable_target_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        check_node({"_target_": "lightsweep.nope.Thing"}, "model")
