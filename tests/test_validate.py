@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal, Optional, Union
 
 import pytest
+import torch
 
 from lightsweep.errors import ConfigError
 from lightsweep.validate import _matches, check_node
@@ -19,6 +21,7 @@ from lightsweep.validate import _matches, check_node
         ("relu", Literal["relu", "swish"], True), ("tanh", Literal["relu", "swish"], False),
         ([1, 2], Sequence[int], True), ([1, "a"], Sequence[int], False), ("ab", Sequence[int], False),
         ((1, 2), tuple[int, int], True), ((1,), tuple[int, int], False), (1, bool, False),
+        ("x", Path, True), ("fast", Union[float, torch.Tensor], False), (0.1, Union[float, torch.Tensor], True),
     ],
 )
 def test_matches(value, hint, ok):

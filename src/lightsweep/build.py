@@ -30,7 +30,12 @@ def build_trainer(trainer_cfg: Mapping[str, Any], callbacks: list[Any], loggers:
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.plugins.precision import MixedPrecision
 
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
     trainer_cfg = dict(trainer_cfg)
+    # Checkpoints are configured in the callbacks group only: without a ModelCheckpoint there, Lightning
+    # must not add its own (callbacks=none means no checkpoint writes).
+    trainer_cfg.setdefault("enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks))
     plugins = []
     accelerator = trainer_cfg.get("accelerator", "auto")
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())

@@ -75,6 +75,7 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     import lightning as L
     import torch
 
+    _one_log_line_per_message()
     from lightsweep.build import build, build_named, build_trainer
     from lightsweep.validate import check_devices
 
@@ -102,6 +103,18 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     result.timings["test_s"] = time.perf_counter() - started
     result.metrics.update(_scalars(trainer.callback_metrics))
     result.objective = objective_value(result.metrics, plain["objective"])
+
+
+def _one_log_line_per_message() -> None:
+    """Lightning's `lightning` logger has its own console handler and also propagates to the root
+    logger; when Hydra has configured the root (console + train.log) every line would print twice."""
+    import logging
+    import warnings
+
+    if logging.getLogger().handlers:
+        logging.getLogger("lightning").handlers.clear()
+    # Lightning 2.6 on torch 2.13 warns about its own use of a deprecated pytree API at every step.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:

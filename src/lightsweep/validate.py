@@ -4,6 +4,7 @@ keys the constructors do not take, and device support for precision and strategy
 from __future__ import annotations
 
 import inspect
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -143,6 +144,9 @@ def _matches(value: Any, hint: Any) -> bool:
         return all(_matches(v, args[0] if args else Any) for v in value)
     if origin in (dict, Mapping) or hint is dict:
         return isinstance(value, Mapping)
+    if isinstance(hint, type):  # a class: a primitive fits only if it is one (str also names a path)
+        is_primitive = isinstance(value, (str, int, float, bool))
+        return not is_primitive or isinstance(value, hint) or (isinstance(value, str) and issubclass(hint, os.PathLike))
     return True
 
 
