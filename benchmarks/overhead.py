@@ -2,11 +2,12 @@
 
 Both train the same network (CNNClassifier's layers) from the same DataLoaders (the datamodule's
 in-memory batches) with the same optimizer, and both validate each epoch computing loss and accuracy,
-so the difference is the training loop machinery: Lightning's loops, hooks and logging plus ours. Steady-state seconds per epoch
-are (T(E epochs) - T(1 epoch)) / (E - 1), so set-up costs cancel; lightsweep's T is run.json's
-timings.train_s (Trainer.fit). Runs alternate, in one process; medians over --repeats.
+so the difference is the training loop machinery: Lightning's loops, hooks and logging plus ours.
+An epoch's time runs from the start of one epoch to the start of the next (lightsweep: run.json's
+timings.epoch_s); the first epoch of each run is dropped as warm-up. Runs alternate in one process;
+the figure is the median over all kept epochs of all repeats. Steady-state seconds per epoch
 
-    python benchmarks/overhead.py [--repeats 5] [--epochs 6]
+    python benchmarks/overhead.py [--repeats 5] [--epochs 11]
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import lightning as L
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import machine, write_section  # noqa: E402
 
+from lightsweep.callbacks.timing import EpochTimer  # noqa: E402
 from lightsweep.config import compose  # noqa: E402
 from lightsweep.data.digits import DigitsDataModule  # noqa: E402
 from lightsweep.models.classifier import make_optimizer  # noqa: E402
@@ -32,28 +36,38 @@ from lightsweep.train import run  # noqa: E402
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
          "trainer.num_sanity_val_steps=0", "model=cnn", "dataset=digits", "seed=0"]
+BATCH_SIZE = [64]  # the digits config's default; --batch-size changes it for every setup
+BARE = "Lightning alone (bare LightningModule: same net, no metrics, no logger)"
 SETUPS = {  # name -> extra overrides
     "lightsweep, same work as the plain loop (csv logger, no checkpoints)": ["callbacks=none"],
     "lightsweep, default callbacks (+ best/last checkpoint each epoch)": [],
 }
 
 
-def lightsweep_fit_seconds(epochs: int, extra: list[str]) -> float:
+def lightsweep_epochs(epochs: int, extra: list[str]) -> list[float]:
     with tempfile.TemporaryDirectory() as out:
-        cfg = compose(QUIET + extra + [f"trainer.max_epochs={epochs}"], output_dir=out)
-        return run(cfg).timings["train_s"]
+        sizes = [f"trainer.max_epochs={epochs}", f"dataset.batch_size={BATCH_SIZE[0]}"]
+        cfg = compose(QUIET + extra + sizes, output_dir=out)
+        return run(cfg).timings["epoch_s"][1:]
 
 
-def plain_fit_seconds(epochs: int) -> float:
-    torch.manual_seed(0)
-    data = DigitsDataModule()
+def _same_setup() -> tuple[DigitsDataModule, torch.nn.Module, dict]:
+    """The digits datamodule, the default CNN's layers and its optimizer settings."""
+    data = DigitsDataModule(batch_size=BATCH_SIZE[0])
     data.setup()
-    cfg = compose(["model=cnn"], output_dir="unused").model
-    net = CNNClassifier(data.input_shape, data.num_classes, **{k: v for k, v in cfg.items() if k != "_target_"}).net
-    optimizer = make_optimizer(dict(cfg.optimizer), net.parameters())
+    cfg = OmegaConf.to_container(compose(["model=cnn"], output_dir="unused").model)
+    settings = {k: v for k, v in cfg.items() if k != "_target_"}
+    return data, CNNClassifier(data.input_shape, data.num_classes, **settings).net, cfg["optimizer"]
+
+
+def plain_epochs(epochs: int) -> list[float]:
+    torch.manual_seed(0)
+    data, net, optimizer_spec = _same_setup()
+    optimizer = make_optimizer(optimizer_spec, net.parameters())
     train_batches, val_batches = data.train_dataloader(), data.val_dataloader()
-    started = time.perf_counter()
+    starts = []
     for _ in range(epochs):
+        starts.append(time.perf_counter())
         net.train()
         correct = total_loss = 0.0
         for inputs, targets in train_batches:
@@ -71,40 +85,67 @@ def plain_fit_seconds(epochs: int) -> float:
                 logits = net(inputs)
                 val_loss += F.cross_entropy(logits, targets, reduction="sum").item()
                 val_correct += (logits.argmax(1) == targets).sum().item()
-    return time.perf_counter() - started
+    starts.append(time.perf_counter())
+    return [b - a for a, b in zip(starts[1:], starts[2:])]
 
 
-def per_epoch(fit_seconds, epochs: int) -> float:
-    return (fit_seconds(epochs) - fit_seconds(1)) / (epochs - 1)
+class BareModule(L.LightningModule):
+    """Lightning's own cost: the same network and optimizer, no metrics, nothing logged."""
+
+    def __init__(self, net: torch.nn.Module, optimizer: dict) -> None:
+        super().__init__()
+        self.net, self.optimizer_spec = net, optimizer
+
+    def training_step(self, batch, batch_idx):
+        return F.cross_entropy(self.net(batch[0]), batch[1])
+
+    def validation_step(self, batch, batch_idx):
+        F.cross_entropy(self.net(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        return make_optimizer(self.optimizer_spec, self.parameters())
+
+
+def bare_lightning_epochs(epochs: int) -> list[float]:
+    torch.manual_seed(0)
+    data, net, optimizer = _same_setup()
+    timer = EpochTimer()
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, callbacks=[timer],
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(BareModule(net, optimizer), datamodule=data)
+    return timer.run_record()["epoch_s"][1:]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=11)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE[0])
     args = parser.parse_args()
-    samples: dict[str, list[float]] = {"plain PyTorch loop": [], **{name: [] for name in SETUPS}}
-    plain_fit_seconds(2)  # warm-up: first-call allocations and kernel selection
+    BATCH_SIZE[0] = args.batch_size
+    samples: dict[str, list[float]] = {"plain PyTorch loop": [], BARE: [], **{name: [] for name in SETUPS}}
     for _ in range(args.repeats):
-        samples["plain PyTorch loop"].append(per_epoch(plain_fit_seconds, args.epochs))
+        samples["plain PyTorch loop"] += plain_epochs(args.epochs)
+        samples[BARE] += bare_lightning_epochs(args.epochs)
         for name, extra in SETUPS.items():
-            samples[name].append(per_epoch(lambda e, extra=extra: lightsweep_fit_seconds(e, extra), args.epochs))
+            samples[name] += lightsweep_epochs(args.epochs, extra)
     plain = statistics.median(samples["plain PyTorch loop"])
     rows = [f"| {name} | {statistics.median(v) * 1000:.1f} | {statistics.median(v) / plain:.2f}x |"
             for name, v in samples.items()]
     body = "\n".join([
-        "## Framework overhead per epoch (CNN on digits, train + validation)",
+        f"## Framework overhead per epoch (CNN on digits, batch size {args.batch_size}, train + validation)",
         "",
-        f"`python benchmarks/overhead.py --repeats {args.repeats} --epochs {args.epochs}` on {machine()}.",
-        f"Median of {args.repeats} steady-state epoch times, (T({args.epochs}) - T(1)) / {args.epochs - 1}, "
-        "runs alternating in one process.",
+        f"`python benchmarks/overhead.py --repeats {args.repeats} --epochs {args.epochs} "
+        f"--batch-size {args.batch_size}` on {machine()}.",
+        f"Median epoch time over {args.repeats} alternating runs of {args.epochs} epochs each "
+        "(first epoch of each run dropped).",
         "",
         "| setup | ms / epoch | vs plain |",
         "|---|---|---|",
         *rows,
     ])
     print(body)
-    write_section("overhead", body)
+    write_section(f"overhead-batch{args.batch_size}", body)
 
 
 if __name__ == "__main__":

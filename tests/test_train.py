@@ -19,7 +19,8 @@ def test_cnn_digits_fit_records_everything(run_cfg):
     assert record["metrics"]["test/acc"] > 0.85  # 3 epochs on real digits
     assert record["objective"] == pytest.approx(record["metrics"]["val/acc"])
     assert record["model_family"] == "cnn" and record["epochs_trained"] == 3
-    assert set(record["timings"]) == {"train_s", "test_s"} and record["timings"]["train_s"] > 0
+    assert set(record["timings"]) == {"train_s", "test_s", "epoch_s"} and record["timings"]["train_s"] > 0
+    assert len(record["timings"]["epoch_s"]) == 3 and sum(record["timings"]["epoch_s"]) <= record["timings"]["train_s"]
     assert record["config"]["model"]["_target_"] == "lightsweep.models.cnn.CNNClassifier"
     assert record["config"]["seed"] == 1 and record["seed"] == 1
     assert set(record["versions"]) >= {"python", "torch", "lightning", "hydra", "optuna"}

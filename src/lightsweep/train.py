@@ -77,6 +77,7 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
 
     _one_log_line_per_message()
     from lightsweep.build import build, build_named, build_trainer
+    from lightsweep.callbacks.timing import EpochTimer
     from lightsweep.validate import check_devices
 
     check_devices(plain["trainer"], torch.cuda.is_available(),
@@ -86,12 +87,14 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = build(plain["model"], recursive=False, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
-    trainer = build_trainer(plain["trainer"], build_named(plain["callbacks"]), build_named(plain["logger"]))
+    timer = EpochTimer()
+    trainer = build_trainer(plain["trainer"], [*build_named(plain["callbacks"]), timer], build_named(plain["logger"]))
 
     record.update(precision=trainer.precision, world_size=trainer.world_size)
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=plain.get("ckpt_path"))
     result.timings["train_s"] = time.perf_counter() - started
+    result.timings.update(timer.run_record())
     result.metrics.update(_scalars(trainer.callback_metrics))
     record["epochs_trained"] = trainer.current_epoch
 

@@ -1,0 +1,25 @@
+"""Wall time of every training epoch (train + validation + epoch-end hooks such as checkpointing)."""
+
+from __future__ import annotations
+
+import time
+
+import lightning as L
+
+
+class EpochTimer(L.Callback):
+    """Each epoch runs from one on_train_epoch_start to the next (the last one ends at on_train_end)."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.end: float | None = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.starts.append(time.perf_counter())
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.end = time.perf_counter()
+
+    def run_record(self) -> dict[str, list[float]]:
+        bounds = self.starts + ([self.end] if self.end is not None else [])
+        return {"epoch_s": [round(b - a, 6) for a, b in zip(bounds, bounds[1:])]}

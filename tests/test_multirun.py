@@ -1,0 +1,29 @@
+"""`-m` multiruns through Hydra: main hands each run's objective to the sweeper."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import cli
+
+QUIET = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+
+
+@pytest.mark.slow
+def test_optuna_sweep_receives_each_runs_objective(tmp_path):
+    proc = cli("-m", "+sweep=simple", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}", *QUIET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    objectives = [json.loads((tmp_path / str(job) / "run.json").read_text())["objective"] for job in (0, 1)]
+    best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())["best_value"]
+    assert best == pytest.approx(max(objectives))
+
+
+@pytest.mark.slow
+def test_submitit_local_executor_runs_every_job(tmp_path):
+    proc = cli("-m", "executor=submitit_local", "seed=1,2", f"hydra.sweep.dir={tmp_path}", *QUIET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads((tmp_path / str(job) / "run.json").read_text()) for job in (0, 1)]
+    assert [r["status"] for r in records] == ["ok", "ok"] and [r["seed"] for r in records] == [1, 2]
