@@ -1,0 +1,1 @@
+"""LightningDataModules by modality and the readers of real dataset formats."""
