@@ -23,12 +23,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,timeseries]'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install lightsweep
 
-dev: $(VENV)/.installed-dev  ## install with the dev extras (pytest)
+dev: $(VENV)/.installed-dev  ## install with the dev and timeseries extras (pytest, aeon)
 
 train: install  ## run the default experiment (CNN on scikit-learn digits, no download); TRAIN_ARGS=... to change
 	$(BIN)/python train.py $(TRAIN_ARGS)

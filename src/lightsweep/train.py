@@ -77,6 +77,7 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
 
     _one_log_line_per_message()
     from lightsweep.build import build, build_named, build_trainer
+    from lightsweep.callbacks.temperature import TemperatureSchedule
     from lightsweep.callbacks.timing import EpochTimer
     from lightsweep.validate import check_devices
 
@@ -88,7 +89,10 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     datamodule.setup("fit")
     model = build(plain["model"], recursive=False, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     timer = EpochTimer()
-    trainer = build_trainer(plain["trainer"], [*build_named(plain["callbacks"]), timer], build_named(plain["logger"]))
+    callbacks = [*build_named(plain["callbacks"]), timer]
+    if "_target_" in plain["scheduler"]:
+        callbacks.append(TemperatureSchedule(build(plain["scheduler"])))
+    trainer = build_trainer(plain["trainer"], callbacks, build_named(plain["logger"]))
 
     record.update(precision=trainer.precision, world_size=trainer.world_size)
     started = time.perf_counter()

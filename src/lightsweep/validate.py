@@ -26,7 +26,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         )
     if cfg.get("test_ckpt") not in ("best", "last"):
         raise ConfigError(f"test_ckpt={cfg.get('test_ckpt')!r} is not valid: use best or last.")
-    for key in ("dataset", "model", "trainer"):
+    for key in ("dataset", "model", "trainer", "scheduler"):
         check_node(cfg[key], key)
     for group in ("callbacks", "logger"):
         for name, node in (cfg.get(group) or {}).items():

@@ -1,0 +1,96 @@
+"""TS2Vec's encoder: input projection, timestamp masking, dilated residual conv stack (spec 1.2)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MaskMode = Literal["binomial", "continuous", "all_true", "all_false", "mask_last"]
+
+
+class SamePadConv(nn.Module):
+    """Dilated Conv1d whose output has the input's length ('same' padding)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int) -> None:
+        super().__init__()
+        receptive_field = (kernel_size - 1) * dilation + 1
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=receptive_field // 2, dilation=dilation)
+        self.trim = 1 if receptive_field % 2 == 0 else 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv
+        kernel = conv.kernel_size[0]
+        if kernel % 2 == 1 and conv.dilation[0] >= x.size(-1):
+            # Every tap but the centre one reads only zero padding when the dilation reaches past both
+            # ends of the series, so the conv is exactly its centre tap: a 1x1 conv. (The reference pads
+            # a 24-step series by up to 1,024 steps each side in its last blocks.)
+            centre = kernel // 2
+            return F.conv1d(x, conv.weight[:, :, centre : centre + 1], conv.bias)
+        out = conv(x)
+        return out[:, :, : out.size(-1) - self.trim] if self.trim else out
+
+
+class ConvBlock(nn.Module):
+    """Pre-activation residual block: GELU -> conv -> GELU -> conv, plus a (projected) skip."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int, final: bool) -> None:
+        super().__init__()
+        self.conv1 = SamePadConv(in_channels, out_channels, kernel_size, dilation)
+        self.conv2 = SamePadConv(out_channels, out_channels, kernel_size, dilation)
+        self.projector = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels or final else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x if self.projector is None else self.projector(x)
+        x = self.conv1(F.gelu(x))
+        return self.conv2(F.gelu(x)) + residual
+
+
+class TSEncoder(nn.Module):
+    """(B, T, D) with NaN for missing values -> (B, T, output_dims); block i has dilation 2**i."""
+
+    def __init__(
+        self, input_dims: int, output_dims: int = 320, hidden_dims: int = 64, depth: int = 10,
+        mask_mode: MaskMode = "binomial", kernel_size: int = 3,
+    ) -> None:
+        super().__init__()
+        self.mask_mode = mask_mode
+        self.input_fc = nn.Linear(input_dims, hidden_dims)
+        channels = [hidden_dims] * depth + [output_dims]
+        self.blocks = nn.Sequential(*(
+            ConvBlock(channels[i - 1] if i > 0 else hidden_dims, channels[i], kernel_size, 2**i, i == len(channels) - 1)
+            for i in range(len(channels))
+        ))
+        self.repr_dropout = nn.Dropout(p=0.1)
+
+    def forward(self, x: torch.Tensor, mask: MaskMode | None = None) -> torch.Tensor:
+        valid = ~x.isnan().any(dim=-1)
+        x = self.input_fc(x.masked_fill(~valid.unsqueeze(-1), 0.0))
+        mode = mask or (self.mask_mode if self.training else "all_true")
+        keep = timestamp_mask(mode, x.shape[:2], x.device) & valid
+        x = x.masked_fill(~keep.unsqueeze(-1), 0.0)  # after the projection, so its bias cannot leak
+        x = self.blocks(x.transpose(1, 2))
+        return self.repr_dropout(x).transpose(1, 2)
+
+
+def timestamp_mask(mode: MaskMode, shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """(B, T) bool, True = keep. binomial: each timestamp kept with p=0.5; continuous: 5 spans of 10% dropped."""
+    batch, length = shape
+    if mode == "binomial":
+        return torch.rand(batch, length, device=device) < 0.5
+    keep = torch.ones(batch, length, dtype=torch.bool, device=device)
+    if mode == "all_false":
+        keep[:] = False
+    elif mode == "mask_last":
+        keep[:, -1] = False
+    elif mode == "continuous":
+        span = max(1, int(length * 0.1))
+        starts = torch.randint(0, max(1, length - span + 1), (batch, 5), device=device)
+        positions = torch.arange(length, device=device)
+        for start in starts.unbind(dim=1):
+            keep &= ~((positions >= start[:, None]) & (positions < start[:, None] + span))
+    elif mode != "all_true":
+        raise ValueError(f"unknown mask mode {mode!r}")
+    return keep

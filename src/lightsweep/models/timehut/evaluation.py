@@ -1,0 +1,87 @@
+"""Classifiers fitted on frozen embeddings (spec 1.7): the TS2Vec SVM protocol, linear and 1-NN.
+
+`evaluate` returns test accuracy, macro-F1 and AUPRC, plus a validation accuracy from stratified
+k-fold cross-validation on the training embeddings: the number a sweep may optimise, since it
+never touches the test set.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+Protocol = Literal["svm", "linear", "knn"]
+
+C_GRID = [1e-4, 1e-3, 1e-2, 0.1, 1, 10, 100, 1000, 1e4, np.inf]
+SMALL_DATA_C = np.inf  # TS2Vec: no grid search on small sets, a hard-margin SVM
+MAX_GRID_SAMPLES = 10_000
+
+
+def make_classifier(protocol: Protocol, features: np.ndarray, labels: np.ndarray):
+    """An unfitted sklearn estimator for the protocol, chosen as the reference does for this data size."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    if protocol == "knn":
+        return KNeighborsClassifier(n_neighbors=1)
+    if protocol == "linear":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1_000_000))
+    n_classes = len(np.unique(labels))
+    if len(labels) // n_classes < 5 or len(labels) < 50:
+        return SVC(C=SMALL_DATA_C, gamma="scale")
+    return GridSearchCV(SVC(C=1.0, gamma="scale"), {"C": C_GRID}, cv=5, n_jobs=1)
+
+
+def _fit(protocol: Protocol, features: np.ndarray, labels: np.ndarray):
+    if len(labels) > MAX_GRID_SAMPLES and protocol == "svm":
+        from sklearn.model_selection import train_test_split
+
+        features, _, labels, _ = train_test_split(
+            features, labels, train_size=MAX_GRID_SAMPLES, random_state=0, stratify=labels
+        )
+    classifier = make_classifier(protocol, features, labels)
+    return classifier.fit(features, labels)
+
+
+def cross_validated_accuracy(protocol: Protocol, features: np.ndarray, labels: np.ndarray, folds: int = 5) -> float:
+    """Mean accuracy over stratified folds of the training set (NaN if a class has < 2 samples)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = min(folds, int(np.bincount(labels).min()))
+    if folds < 2:
+        return float("nan")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    scores = [
+        _fit(protocol, features[train], labels[train]).score(features[held], labels[held])
+        for train, held in splitter.split(features, labels)
+    ]
+    return float(np.mean(scores))
+
+
+def evaluate(
+    protocol: Protocol, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
+) -> dict[str, float]:
+    """{"val/acc", "test/acc", "test/f1_macro", "test/auprc"} for embeddings (N, C) and int labels."""
+    from sklearn.metrics import average_precision_score, f1_score
+    from sklearn.preprocessing import label_binarize
+
+    classifier = _fit(protocol, train_x, train_y)
+    predicted = classifier.predict(test_x)
+    classes = np.arange(int(max(train_y.max(), test_y.max())) + 1)
+    scores = classifier.decision_function(test_x) if protocol != "knn" else classifier.predict_proba(test_x)
+    if scores.ndim == 1:  # binary: one margin per sample, for the positive class
+        scores = np.stack([-scores, scores], axis=1)
+    truth = label_binarize(test_y, classes=classes)
+    if truth.shape[1] == 1:
+        truth = np.hstack([1 - truth, truth])
+    return {
+        "val/acc": cross_validated_accuracy(protocol, train_x, train_y),
+        "test/acc": float((predicted == test_y).mean()),
+        "test/f1_macro": float(f1_score(test_y, predicted, average="macro")),
+        "test/auprc": float(average_precision_score(truth, scores[:, : truth.shape[1]])),
+    }

@@ -1,0 +1,93 @@
+"""TimeHUT as a LightningModule: contrastive pre-training of a TS2Vec encoder, then a classifier
+fitted on the weight-averaged encoder's embeddings (spec 1.3-1.7, 2.2-2.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel
+
+from lightsweep.models.timehut.encoder import MaskMode, TSEncoder
+from lightsweep.models.timehut.evaluation import Protocol, evaluate
+from lightsweep.models.timehut.losses import LossSettings, hierarchical_loss
+from lightsweep.models.timehut.views import overlapping_views, random_window
+
+
+class TimeHUT(L.LightningModule):
+    """`temperature` is the current tau; a TemperatureSchedule callback (scheduler=...) sets it each epoch."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        hidden_dims: int = 64,
+        output_dims: int = 320,
+        depth: int = 10,
+        mask_mode: MaskMode = "binomial",
+        lr: float = 0.001,
+        alpha: float = 0.5,
+        temporal_unit: int = 0,
+        amc_instance: float = 0.0,
+        amc_temporal: float = 0.0,
+        amc_margin: float = 0.5,
+        temperature: float = 1.0,
+        temporal_tau: Literal["after_softmax", "before_softmax"] = "after_softmax",
+        last_level_amc: Literal["temporal", "instance"] = "temporal",
+        eval_protocol: Protocol = "svm",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.encoder = TSEncoder(input_shape[-1], output_dims, hidden_dims, depth, mask_mode)
+        # Encoding uses the equal-weight average of the encoder over all steps (incl. the initial weights).
+        self.averaged_encoder = AveragedModel(self.encoder)
+        self.loss_settings = LossSettings(alpha, temporal_unit, amc_instance, amc_temporal, amc_margin,
+                                          temporal_tau, last_level_amc)
+        self.temperature = temperature
+        self.lr, self.temporal_unit, self.eval_protocol = lr, temporal_unit, eval_protocol
+        self._loss_sum = self._steps = 0
+        self._embeddings: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x = random_window(batch[0], getattr(self.trainer.datamodule, "max_train_length", None))
+        view1, view2, overlap = overlapping_views(x, self.temporal_unit)
+        z1 = self.encoder(view1)[:, -overlap:]
+        z2 = self.encoder(view2)[:, :overlap]
+        loss = hierarchical_loss(z1, z2, self.temperature, self.loss_settings)
+        self._loss_sum, self._steps = self._loss_sum + loss.detach(), self._steps + 1
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.averaged_encoder.update_parameters(self.encoder)
+
+    def on_train_epoch_end(self) -> None:
+        if self._steps:
+            mean = self.trainer.strategy.reduce(self._loss_sum / self._steps, reduce_op="mean")
+            self.log("train/loss", mean)
+        self._loss_sum = self._steps = 0
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (B, output_dims): averaged encoder, no masking, max-pooled over all timestamps."""
+        return self.averaged_encoder.module(x, mask="all_true").amax(dim=1)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Loader 0 is the training set, loader 1 the test set (see TimeSeriesDataModule.test_dataloader)."""
+        inputs, labels = batch
+        self._embeddings.setdefault(dataloader_idx, []).append((self.encode(inputs).float().cpu(), labels.cpu()))
+
+    def on_test_epoch_end(self) -> None:
+        (train_x, train_y), (test_x, test_y) = (self._stacked(i) for i in (0, 1))
+        self._embeddings.clear()
+        metrics = evaluate(self.eval_protocol, train_x, train_y, test_x, test_y)
+        self.log_dict({name: float(value) for name, value in metrics.items()})
+
+    def _stacked(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        features, labels = zip(*self._embeddings[index])
+        return torch.cat(features).numpy(), torch.cat(labels).numpy()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.encoder.parameters(), lr=self.lr)

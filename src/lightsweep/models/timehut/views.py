@@ -1,0 +1,37 @@
+"""TS2Vec's random cropping into two overlapping views (spec 1.4) and the long-series window."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def take_per_row(x: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """x (B, T, D): row i's slice [starts[i], starts[i] + length)."""
+    index = starts[:, None] + torch.arange(length, device=x.device)
+    return x[torch.arange(x.size(0), device=x.device)[:, None], index]
+
+
+def random_window(x: torch.Tensor, max_length: int | None) -> torch.Tensor:
+    """One window of max_length timestamps at a random offset shared by the batch (long series only)."""
+    if max_length is None or x.size(1) <= max_length:
+        return x
+    offset = np.random.randint(x.size(1) - max_length + 1)
+    return x[:, offset : offset + max_length]
+
+
+def overlapping_views(x: torch.Tensor, temporal_unit: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(view1, view2, overlap): view1 ends and view2 starts with the same `overlap` raw timestamps.
+
+    Cut points are shared by the batch; each series gets its own shift (numpy's RNG, so a seeded run
+    repeats)."""
+    length = x.size(1)
+    overlap = np.random.randint(low=2 ** (temporal_unit + 1), high=length + 1)
+    overlap_start = np.random.randint(length - overlap + 1)
+    overlap_end = overlap_start + overlap
+    view1_start = np.random.randint(overlap_start + 1)
+    view2_end = np.random.randint(low=overlap_end, high=length + 1)
+    shifts = torch.from_numpy(np.random.randint(-view1_start, length - view2_end + 1, size=x.size(0))).to(x.device)
+    view1 = take_per_row(x, shifts + view1_start, overlap_end - view1_start)
+    view2 = take_per_row(x, shifts + overlap_start, view2_end - overlap_start)
+    return view1, view2, overlap
