@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightsweep.models.timehut.encoder import SamePadConv, TSEncoder
+from lightsweep.models.timehut.encoder import SamePadConv, TSEncoder, encode_pair
 from lightsweep.models.timehut.evaluation import evaluate, make_classifier
 from lightsweep.models.timehut.losses import LossSettings, amc, hierarchical_loss, instance_loss, temporal_loss
 from lightsweep.models.timehut.views import overlapping_views
@@ -97,10 +97,24 @@ def test_masking_only_in_training_and_nan_timestamps_are_zeroed_after_projection
     assert torch.equal(first, second) and torch.isfinite(first).all()
     hidden = encoder.input_fc(torch.nan_to_num(x))
     hidden[1, 4] = 0.0  # the invalid timestamp is zero after the projection, bias included
-    by_hand = encoder.blocks(hidden.transpose(1, 2)).transpose(1, 2)
+    by_hand = hidden.transpose(1, 2)
+    for block in encoder.blocks:
+        by_hand = block(by_hand)
+    by_hand = by_hand.transpose(1, 2)
     assert torch.allclose(first, by_hand, atol=1e-6)
     encoder.train()
     assert not torch.equal(encoder(x), encoder(x))  # a fresh binomial mask (and dropout) each call
+
+
+@pytest.mark.parametrize("length1, length2", [(24, 9), (5, 24), (13, 13)])
+def test_pair_encoding_equals_encoding_each_crop_alone(length1, length2):
+    torch.manual_seed(3)
+    encoder = TSEncoder(input_dims=2, output_dims=16, hidden_dims=8, depth=5).eval()
+    view1, view2 = torch.randn(4, length1, 2), torch.randn(4, length2, 2)
+    view2[0, 1] = float("nan")
+    out1, out2 = encode_pair(encoder, view1, view2)
+    assert out1.shape == (4, length1, 16) and out2.shape == (4, length2, 16)
+    assert torch.allclose(out1, encoder(view1), atol=1e-5) and torch.allclose(out2, encoder(view2), atol=1e-5)
 
 
 def test_views_share_the_overlap_and_keep_bounds():

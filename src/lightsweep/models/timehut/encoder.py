@@ -42,10 +42,13 @@ class ConvBlock(nn.Module):
         self.conv2 = SamePadConv(out_channels, out_channels, kernel_size, dilation)
         self.projector = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels or final else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
+        """inside (B, 1, T): 1 where a row's series still runs; convs then read 0 past its end."""
         residual = x if self.projector is None else self.projector(x)
-        x = self.conv1(F.gelu(x))
-        return self.conv2(F.gelu(x)) + residual
+        x = F.gelu(x) if inside is None else F.gelu(x) * inside
+        x = self.conv1(x)
+        x = F.gelu(x) if inside is None else F.gelu(x) * inside
+        return self.conv2(x) + residual
 
 
 class TSEncoder(nn.Module):
@@ -59,20 +62,42 @@ class TSEncoder(nn.Module):
         self.mask_mode = mask_mode
         self.input_fc = nn.Linear(input_dims, hidden_dims)
         channels = [hidden_dims] * depth + [output_dims]
-        self.blocks = nn.Sequential(*(
+        self.blocks = nn.ModuleList(
             ConvBlock(channels[i - 1] if i > 0 else hidden_dims, channels[i], kernel_size, 2**i, i == len(channels) - 1)
             for i in range(len(channels))
-        ))
+        )
         self.repr_dropout = nn.Dropout(p=0.1)
 
-    def forward(self, x: torch.Tensor, mask: MaskMode | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: MaskMode | None = None, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """lengths (B,): rows are series of different lengths right-padded to T; each row's output up to
+        its length equals encoding that series alone (see encode_pair)."""
         valid = ~x.isnan().any(dim=-1)
         x = self.input_fc(x.masked_fill(~valid.unsqueeze(-1), 0.0))
         mode = mask or (self.mask_mode if self.training else "all_true")
         keep = timestamp_mask(mode, x.shape[:2], x.device) & valid
-        x = x.masked_fill(~keep.unsqueeze(-1), 0.0)  # after the projection, so its bias cannot leak
-        x = self.blocks(x.transpose(1, 2))
+        inside = None
+        if lengths is not None:
+            inside = torch.arange(x.size(1), device=x.device) < lengths[:, None]
+            keep &= inside
+            inside = inside.unsqueeze(1).to(x.dtype)
+        x = x.masked_fill(~keep.unsqueeze(-1), 0.0).transpose(1, 2)  # after the projection: no bias leaks
+        for block in self.blocks:
+            x = block(x, inside)
         return self.repr_dropout(x).transpose(1, 2)
+
+
+def encode_pair(encoder: TSEncoder, view1: torch.Tensor, view2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both crops in one encoder call (half the kernel launches). The shorter crop is right-padded and
+    its padding is held at zero before every temporal conv, which is exactly the zero 'same' padding
+    a call of its own would read, so each output equals encoding that crop alone."""
+    length1, length2 = view1.size(1), view2.size(1)
+    longest = max(length1, length2)
+    batch = torch.cat([F.pad(view1, (0, 0, 0, longest - length1)), F.pad(view2, (0, 0, 0, longest - length2))])
+    lengths = torch.tensor([length1] * len(view1) + [length2] * len(view2), device=batch.device)
+    out = encoder(batch, lengths=lengths)
+    return out[: len(view1), :length1], out[len(view1) :, :length2]
 
 
 def timestamp_mask(mode: MaskMode, shape: torch.Size, device: torch.device) -> torch.Tensor:

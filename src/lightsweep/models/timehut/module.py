@@ -9,9 +9,9 @@ from typing import Literal
 import lightning as L
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel
+from torch.optim.swa_utils import AveragedModel, get_swa_multi_avg_fn
 
-from lightsweep.models.timehut.encoder import MaskMode, TSEncoder
+from lightsweep.models.timehut.encoder import MaskMode, TSEncoder, encode_pair
 from lightsweep.models.timehut.evaluation import Protocol, evaluate
 from lightsweep.models.timehut.losses import LossSettings, hierarchical_loss
 from lightsweep.models.timehut.views import overlapping_views, random_window
@@ -43,7 +43,8 @@ class TimeHUT(L.LightningModule):
         self.save_hyperparameters()
         self.encoder = TSEncoder(input_shape[-1], output_dims, hidden_dims, depth, mask_mode)
         # Encoding uses the equal-weight average of the encoder over all steps (incl. the initial weights).
-        self.averaged_encoder = AveragedModel(self.encoder)
+        # (foreach update: one fused call per step instead of one per parameter tensor)
+        self.averaged_encoder = AveragedModel(self.encoder, multi_avg_fn=get_swa_multi_avg_fn())
         self.loss_settings = LossSettings(alpha, temporal_unit, amc_instance, amc_temporal, amc_margin,
                                           temporal_tau, last_level_amc)
         self.temperature = temperature
@@ -54,8 +55,8 @@ class TimeHUT(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x = random_window(batch[0], getattr(self.trainer.datamodule, "max_train_length", None))
         view1, view2, overlap = overlapping_views(x, self.temporal_unit)
-        z1 = self.encoder(view1)[:, -overlap:]
-        z2 = self.encoder(view2)[:, :overlap]
+        out1, out2 = encode_pair(self.encoder, view1, view2)
+        z1, z2 = out1[:, -overlap:], out2[:, :overlap]
         loss = hierarchical_loss(z1, z2, self.temperature, self.loss_settings)
         self._loss_sum, self._steps = self._loss_sum + loss.detach(), self._steps + 1
         return loss
@@ -90,4 +91,6 @@ class TimeHUT(L.LightningModule):
         return torch.cat(features).numpy(), torch.cat(labels).numpy()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.encoder.parameters(), lr=self.lr)
+        # foreach: the same update maths as the per-tensor loop, ~5 ms less per step on CPU (torch's
+        # default is foreach only on CUDA).
+        return torch.optim.AdamW(self.encoder.parameters(), lr=self.lr, foreach=True)
