@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-TRAIN_ARGS ?= experiment=digits_cnn
+TRAIN_ARGS ?= experiment=timehut_chinatown dataset=unit_test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -19,25 +19,27 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -e '.[timeseries]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -e '.[dev,timeseries]'
+	$(BIN)/pip install -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed  ## create .venv and install lightsweep
+install: $(VENV)/.installed  ## create .venv and install lightsweep (with the timeseries extra: aeon's offline sets)
 
-dev: $(VENV)/.installed-dev  ## install with the dev and timeseries extras (pytest, aeon)
+dev: $(VENV)/.installed-dev  ## also install the dev extras (pytest)
 
-train: install  ## run the default experiment (CNN on scikit-learn digits, no download); TRAIN_ARGS=... to change
+train: install  ## TimeHUT's Chinatown recipe on aeon's offline UnitTest set (no download); TRAIN_ARGS=... to change
 	$(BIN)/python train.py $(TRAIN_ARGS)
 
 test: dev  ## run the whole test suite (what CI runs); PYTEST_ARGS=... to narrow it
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install  ## framework overhead vs a plain PyTorch loop (writes benchmarks/RESULTS.md)
+bench: install  ## overhead vs a plain loop, TimeHUT speed and Chinatown accuracy (writes benchmarks/RESULTS.md)
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/timehut_speed.py
+	$(BIN)/python benchmarks/timehut_accuracy.py
 
 clean:  ## remove .venv, outputs/ and multirun/
 	rm -rf $(VENV) outputs multirun

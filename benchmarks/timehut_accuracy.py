@@ -1,10 +1,11 @@
-"""TimeHUT accuracy per seed: the Chinatown recipe (or another experiment/dataset), SVM protocol.
+"""TimeHUT accuracy per dataset and seed (SVM protocol), through the one run path.
 
-    python benchmarks/timehut_accuracy.py [--dataset chinatown] [--seeds 0 1 2 3 4] [--data-dir ../shared/data]
-        [--experiment timehut_chinatown] [overrides ...]
+    python benchmarks/timehut_accuracy.py [--datasets chinatown ...] [--seeds 0 1 2 3 4]
+        [--experiment timehut_chinatown | none] [--data-dir ../shared/data] [overrides ...]
 
-Trailing arguments are extra config overrides (e.g. model.amc_margin=0.5). Results go to a section of
-benchmarks/RESULTS.md named after the experiment and dataset.
+--experiment none runs each dataset with the default config (model=auto picks TimeHUT with its
+defaults and TS2Vec's step budget). Trailing arguments are extra config overrides. Results go to a
+section of benchmarks/RESULTS.md named after the experiment and datasets.
 """
 
 from __future__ import annotations
@@ -24,32 +25,34 @@ from lightsweep.train import run  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="chinatown")
+    parser.add_argument("--datasets", nargs="+", default=["chinatown"])
     parser.add_argument("--experiment", default="timehut_chinatown")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--data-dir", default=str(PROJECT_ROOT.parent / "shared" / "data"))
     args, extra = parser.parse_known_args()
     rows, accuracies = [], []
-    for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as out:
-            overrides = [f"experiment={args.experiment}", f"dataset={args.dataset}", f"paths.data_dir={args.data_dir}",
-                         f"seed={seed}", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra]
-            result = run(compose(overrides, output_dir=out))
-        m = result.metrics
-        accuracies.append(m["test/acc"])
-        rows.append(f"| {seed} | {m['test/acc']:.4f} | {m['test/f1_macro']:.4f} | {m['test/auprc']:.4f} "
-                    f"| {m['val/acc']:.4f} | {result.timings['train_s']:.1f} |")
-        print(rows[-1], flush=True)
-    command = " ".join(["python benchmarks/timehut_accuracy.py", f"--dataset {args.dataset}",
+    experiment = [] if args.experiment == "none" else [f"experiment={args.experiment}"]
+    for dataset in args.datasets:
+        for seed in args.seeds:
+            with tempfile.TemporaryDirectory() as out:
+                overrides = [*experiment, f"dataset={dataset}", f"paths.data_dir={args.data_dir}", f"seed={seed}",
+                             "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra]
+                result = run(compose(overrides, output_dir=out))
+            m = result.metrics
+            accuracies.append(m["test/acc"])
+            rows.append(f"| {dataset} | {seed} | {m['test/acc']:.4f} | {m['test/f1_macro']:.4f} | {m['test/auprc']:.4f} "
+                        f"| {m['val/acc']:.4f} | {result.timings['train_s']:.1f} |")
+            print(rows[-1], flush=True)
+    command = " ".join(["python benchmarks/timehut_accuracy.py", "--datasets", *args.datasets,
                         f"--experiment {args.experiment}", "--seeds", *map(str, args.seeds), *extra])
     body = "\n".join([
-        f"## TimeHUT accuracy: {args.experiment} on {args.dataset}",
+        f"## TimeHUT accuracy: experiment={args.experiment} on {', '.join(args.datasets)}",
         "",
         f"`{command}` on {machine()}.",
         "val acc = stratified 5-fold CV of the SVM on the training embeddings (what a sweep optimises).",
         "",
-        "| seed | test acc | test F1 (macro) | test AUPRC | val acc (CV) | train s |",
-        "|---|---|---|---|---|---|",
+        "| dataset | seed | test acc | test F1 (macro) | test AUPRC | val acc (CV) | train s |",
+        "|---|---|---|---|---|---|---|",
         *rows,
         "",
         f"**Mean test accuracy {statistics.mean(accuracies):.4f}** (min {min(accuracies):.4f}, "
@@ -57,7 +60,8 @@ def main() -> None:
     ])
     print(body)
     suffix = "-".join(extra).replace("=", "").replace(".", "_")
-    write_section(f"timehut-acc-{args.experiment}-{args.dataset}{'-' + suffix if suffix else ''}", body)
+    name = f"timehut-acc-{args.experiment}-{'-'.join(args.datasets)}{'-' + suffix if suffix else ''}"
+    write_section(name, body)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,8 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = build(plain["model"], recursive=False, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    if plain["trainer"].get("max_epochs") is None and plain["trainer"].get("max_steps", -1) == -1:
+        plain["trainer"].update(model.default_budget(datamodule))  # no budget given: the model's own
     timer = EpochTimer()
     callbacks = [*build_named(plain["callbacks"]), timer]
     if "_target_" in plain["scheduler"]:

@@ -104,3 +104,8 @@ class Classifier(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.optimizer_spec, self.parameters())
+
+    @staticmethod
+    def default_budget(datamodule: L.LightningDataModule) -> dict[str, int]:
+        """Trainer limits when the config sets neither trainer.max_epochs nor trainer.max_steps."""
+        return {"max_epochs": 10}

@@ -90,6 +90,12 @@ class TimeHUT(L.LightningModule):
         features, labels = zip(*self._embeddings[index])
         return torch.cat(features).numpy(), torch.cat(labels).numpy()
 
+    @staticmethod
+    def default_budget(datamodule: L.LightningDataModule) -> dict[str, int]:
+        """TS2Vec's rule when no budget is configured: 200 steps for a training set of at most
+        100,000 values (N x T x D), else 600."""
+        return {"max_epochs": -1, "max_steps": 200 if datamodule.train_x.numel() <= 100_000 else 600}
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # foreach: the same update maths as the per-tensor loop, ~5 ms less per step on CPU (torch's
         # default is foreach only on CUDA).
