@@ -28,5 +28,7 @@ def resolve_model_config(model_cfg: dict[str, Any], modality: str) -> tuple[str,
 
 
 def _family_of(model_cfg: dict[str, Any]) -> str:
-    """cnn for lightsweep.models.cnn.CNNClassifier: the module name is the family."""
-    return str(model_cfg.get("_target_", "?")).split(".")[-2]
+    """The module (or package) under lightsweep.models: cnn for lightsweep.models.cnn.CNNClassifier,
+    timehut for lightsweep.models.timehut.module.TimeHUT; the class name for models of other packages."""
+    parts = str(model_cfg.get("_target_", "?")).split(".")
+    return parts[2] if parts[:2] == ["lightsweep", "models"] and len(parts) > 3 else parts[-1].lower()
