@@ -80,3 +80,7 @@ def test_device_support_checks(trainer, cuda, bf16, message):
 def test_supported_combinations_pass():
     check_devices({"precision": "bf16-mixed", "accelerator": "auto"}, cuda_available=True, bf16_on_gpu=True)
     check_devices({"precision": "16-mixed", "accelerator": "cpu"}, cuda_available=False, bf16_on_gpu=False)
+
+
+def test_mandatory_value_names_the_key():
+    assert_one_line_error(cli("dataset=ucr"), "dataset.name has no value", "dataset.name=<value>")

@@ -22,7 +22,7 @@ def group_choices(group: str) -> list[str]:
 def describe_user_error(exc: BaseException) -> str | None:
     """One line for an error caused by the config or overrides; None when it is a bug (show the traceback)."""
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
     if isinstance(exc, ConfigError):
         return str(exc)
@@ -39,6 +39,8 @@ def describe_user_error(exc: BaseException) -> str | None:
     if isinstance(exc, HydraException):
         cause = f" ({_first_line(exc.__cause__)})" if exc.__cause__ else ""
         return " ".join(str(exc).split("\n")[:2]).strip() + cause
+    if isinstance(exc, MissingMandatoryValue) and getattr(exc, "full_key", None):
+        return f"{exc.full_key} has no value (??? in the config): set it, e.g. {exc.full_key}=<value>."
     if isinstance(exc, OmegaConfBaseException):
         return _first_line(exc)
     return None

@@ -131,7 +131,8 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def _plain(cfg: DictConfig, resolve: bool) -> dict[str, Any]:
-    return OmegaConf.to_container(cfg, resolve=resolve, throw_on_missing=False)
+    """Plain containers; resolving also refuses ??? (mandatory) values, naming the key."""
+    return OmegaConf.to_container(cfg, resolve=resolve, throw_on_missing=resolve)
 
 
 def _overrides() -> list[str]:
