@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,12 +46,14 @@ def run_cfg(tmp_path):
 
 
 def cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run `python train.py ...` (or `-m lightsweep.cli` via args[0]=='lightsweep') like a user does."""
+    """Run `python train.py ...` (or the `lightsweep` command via args[0]=='lightsweep') like a user does,
+    from a fresh temp dir so Hydra's outputs/ land there, not in the checkout."""
     if args and args[0] == "lightsweep":
         command = [sys.executable, "-c", "from lightsweep.cli import main; main()", *args[1:]]
     else:
         command = [sys.executable, str(PROJECT_ROOT / "train.py"), *args]
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LIGHTSWEEP_DEBUG")}
     return subprocess.run(
-        command, cwd=cwd or PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env
+        command, cwd=cwd or tempfile.mkdtemp(prefix="lightsweep-cli-"), capture_output=True, text=True,
+        timeout=timeout, env=env,
     )
