@@ -1,0 +1,1 @@
+"""Model-health maths: component scores, the weighted overall score and per-layer diagnostics."""

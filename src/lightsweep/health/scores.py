@@ -1,0 +1,159 @@
+"""The six health component scores from per-epoch histories, and their weighted overall score.
+
+Every score is clamped to [0, 1] and higher means healthier; a score without enough history is 0.5
+(neutral), as in the seed. Formulas follow spec/hpo_seed.md section 1."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from lightsweep.errors import ConfigError
+
+NEUTRAL = 0.5
+WEIGHT_SUM_TOLERANCE = 1e-6
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "neuron_utilization": 0.25,
+    "parameter_efficiency": 0.15,
+    "training_stability": 0.20,
+    "gradient_health": 0.15,
+    "convergence_quality": 0.15,
+    "accuracy_consistency": 0.10,
+}
+COMPONENTS: tuple[str, ...] = tuple(DEFAULT_WEIGHTS)
+
+# A component below its threshold earns a recommendation (seed's _generate_health_recommendations).
+RECOMMEND_BELOW: dict[str, float] = {
+    "neuron_utilization": 0.7,
+    "parameter_efficiency": 0.6,
+    "training_stability": 0.6,
+    "gradient_health": 0.6,
+    "convergence_quality": 0.7,
+    "accuracy_consistency": 0.7,
+}
+CRITICAL_NEURON_UTILIZATION = 0.4
+URGENT_OVERALL = 0.5
+OPTIMAL_OVERALL = 0.7
+
+ADVICE: dict[str, str] = {
+    "neuron_utilization": "Many units are dead: lower the learning rate, use leaky_relu/gelu, or check initialization.",
+    "parameter_efficiency": "Accuracy is low for the parameter count: try fewer filters, units or layers.",
+    "training_stability": "Training loss is noisy or not falling: lower the learning rate or increase the batch size.",
+    "gradient_health": "Some layers have vanishing, exploding or dead gradients: add normalization or clipping.",
+    "convergence_quality": "Accuracy converges poorly: train for more epochs or tune the learning rate schedule.",
+    "accuracy_consistency": "Accuracy swings between epochs: lower the learning rate or add regularization.",
+}
+
+
+def _clamp(value: float) -> float:
+    # NaN comes from a diverged run; that is the least healthy outcome, not a neutral one.
+    if math.isnan(value):
+        return 0.0
+    return max(0.0, min(1.0, float(value)))
+
+
+def training_stability(train_loss: Sequence[float]) -> float:
+    """0.5*trend + 0.2*smooth + 0.3*recent over the training loss L (0.5 with < 3 epochs).
+
+    trend = clamp(-(L[-1] - L[0]) / max(|L[0]|, 1e-6)), the relative decrease;
+    smooth = 1 / (1 + 3*MAD(diff(L))), MAD = median |x - median(x)|;
+    recent = clamp(0.5 - (L[-1] - L[-5])) with >= 5 epochs, else 0.5."""
+    loss = np.asarray(train_loss, dtype=float)
+    if loss.size < 3:
+        return NEUTRAL
+    trend = _clamp(-(loss[-1] - loss[0]) / max(abs(loss[0]), 1e-6))
+    steps = np.diff(loss)
+    mad = float(np.median(np.abs(steps - np.median(steps))))
+    smooth = 1.0 / (1.0 + 3.0 * mad)
+    recent = _clamp(0.5 - (loss[-1] - loss[-5])) if loss.size >= 5 else NEUTRAL
+    return _clamp(0.5 * trend + 0.2 * smooth + 0.3 * recent)
+
+
+def convergence_quality(accuracy: Sequence[float]) -> float:
+    """0.6*final + 0.3*improve + 0.1*final_stab over the accuracy A (0.5 with < 3 epochs).
+
+    final = A[-1]; improve = clamp(5*(A[-1] - A[0]));
+    final_stab = 1 / (1 + 20*var(A[-5:])) (population variance) with >= 5 epochs, else 0.5."""
+    acc = np.asarray(accuracy, dtype=float)
+    if acc.size < 3:
+        return NEUTRAL
+    improve = _clamp(5.0 * (acc[-1] - acc[0]))
+    final_stab = 1.0 / (1.0 + 20.0 * float(np.var(acc[-5:]))) if acc.size >= 5 else NEUTRAL
+    return _clamp(0.6 * acc[-1] + 0.3 * improve + 0.1 * final_stab)
+
+
+def accuracy_consistency(accuracy: Sequence[float]) -> float:
+    """1 / (1 + 10*cv), cv = std(A)/mean(A) across epochs (population std); 0 if the mean is 0,
+    0.5 with < 5 epochs. This is epoch-to-epoch variation, not cross-validation."""
+    acc = np.asarray(accuracy, dtype=float)
+    if acc.size < 5:
+        return NEUTRAL
+    mean = float(np.mean(acc))
+    if mean == 0.0:
+        return 0.0
+    return _clamp(1.0 / (1.0 + 10.0 * float(np.std(acc)) / mean))
+
+
+def parameter_efficiency(best_accuracy: float, parameter_count: int) -> float:
+    """clamp(best_accuracy * scale), k = parameters/1000: scale = 1 for k <= 100,
+    else 1 / (1 + log10(k/100)) (1M params -> 0.5, 10M -> 1/3)."""
+    thousands = parameter_count / 1000.0
+    scale = 1.0 if thousands <= 100 else 1.0 / (1.0 + math.log10(thousands / 100))
+    return _clamp(best_accuracy * scale)
+
+
+def neuron_utilization(dead_ratio: float) -> float:
+    """1 - dead_ratio (share of dead units), clamped."""
+    return _clamp(1.0 - dead_ratio)
+
+
+def gradient_health(layer_statuses: Mapping[str, str]) -> float:
+    """Share of layers whose real-gradient status (diagnostics.classify_gradient) is "healthy";
+    0.5 when no layer was analysed."""
+    if not layer_statuses:
+        return NEUTRAL
+    healthy = sum(status == "healthy" for status in layer_statuses.values())
+    return healthy / len(layer_statuses)
+
+
+def validate_weights(weights: Mapping[str, float]) -> None:
+    """Refuse weights unless they name exactly the six components, are >= 0 and sum to 1."""
+    names = ", ".join(COMPONENTS)
+    if set(weights) != set(COMPONENTS):
+        missing = sorted(set(COMPONENTS) - set(weights))
+        unknown = sorted(set(weights) - set(COMPONENTS))
+        raise ConfigError(
+            f"health weights must name exactly: {names} (missing: {missing or 'none'}, unknown: {unknown or 'none'})."
+        )
+    negative = sorted(name for name, weight in weights.items() if weight < 0)
+    if negative:
+        raise ConfigError(f"health weights must be >= 0; negative: {', '.join(negative)}.")
+    total = sum(weights.values())
+    if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+        raise ConfigError(f"health weights for {names} must sum to 1; they sum to {total:.6g}.")
+
+
+def overall_health(components: Mapping[str, float], weights: Mapping[str, float]) -> float:
+    """clamp(sum over components c of weights[c] * components[c]), with the caller's weights."""
+    validate_weights(weights)
+    return _clamp(sum(weights[name] * components[name] for name in COMPONENTS))
+
+
+def recommendations(components: Mapping[str, float], overall: float) -> list[str]:
+    """Plain advice for every component under its threshold, then a verdict on the overall score."""
+    advice = []
+    for name in COMPONENTS:
+        score = components[name]
+        if score >= RECOMMEND_BELOW[name]:
+            continue
+        critical = name == "neuron_utilization" and score < CRITICAL_NEURON_UTILIZATION
+        prefix = "CRITICAL: " if critical else ""
+        advice.append(f"{prefix}{name} is {score:.2f}. {ADVICE[name]}")
+    if overall < URGENT_OVERALL:
+        advice.append(f"URGENT: overall health is {overall:.2f}; fix the issues above before trusting this model.")
+    elif overall < OPTIMAL_OVERALL:
+        advice.append(f"Overall health is {overall:.2f}, below optimal; address the issues above.")
+    return advice
