@@ -113,7 +113,7 @@ def bare_lightning_epochs(epochs: int) -> list[float]:
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, callbacks=[timer],
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
     trainer.fit(BareModule(net, optimizer), datamodule=data)
-    return timer.run_record()["epoch_s"][1:]
+    return timer.epoch_seconds()[1:]
 
 
 def main() -> None:

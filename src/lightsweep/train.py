@@ -100,7 +100,9 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=plain.get("ckpt_path"))
     result.timings["train_s"] = time.perf_counter() - started
-    result.timings.update(timer.run_record())
+    result.timings["epoch_s"] = timer.epoch_seconds()
+    for callback in callbacks:  # callbacks that measure something add it to run.json
+        record.update(callback.run_record() if hasattr(callback, "run_record") else {})
     result.metrics.update(_scalars(trainer.callback_metrics))
     record["epochs_trained"] = trainer.current_epoch
 

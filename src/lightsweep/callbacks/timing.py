@@ -20,6 +20,6 @@ class EpochTimer(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.end = time.perf_counter()
 
-    def run_record(self) -> dict[str, list[float]]:
+    def epoch_seconds(self) -> list[float]:
         bounds = self.starts + ([self.end] if self.end is not None else [])
-        return {"epoch_s": [round(b - a, 6) for a, b in zip(bounds, bounds[1:])]}
+        return [round(b - a, 6) for a, b in zip(bounds, bounds[1:])]
