@@ -79,3 +79,27 @@ def test_run_json_health_follows_the_configured_weights(run_cfg, tmp_path):
     expected = sum(weights[name] * score for name, score in health["components"].items())
     assert health["overall"] == pytest.approx(min(1.0, max(0.0, expected)))
     assert isinstance(health["recommendations"], list) and health["gradient_status"] in {"healthy", "vanishing", "exploding", "dead", "mixed"}
+
+
+def test_efficiency_profiler_counts_flops_like_a_hand_count():
+    from lightsweep.callbacks.efficiency import EfficiencyProfiler
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    profiler = EfficiencyProfiler()
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[profiler])
+    trainer.fit(TinyNet(), DataLoader(data, batch_size=16))
+    # Linear(4,16) then Linear(16,2), batch 16: forward 2*16*(4*16 + 16*2) = 3072; backward: both weight
+    # grads (2048 + 1024) and the second layer's input grad (1024); the input needs no gradient.
+    assert profiler.report["flops_per_step"] == 3072 + 2048 + 1024 + 1024
+    assert profiler.report["parameters"] == 4 * 16 + 16 + 16 * 2 + 2
+    assert len(profiler.report["epoch_seconds"]) == 2 and min(profiler.report["samples_per_second"]) > 0
+    assert profiler.report["peak_cpu_rss_mb"] > 10
+
+
+def test_run_json_efficiency_section(run_cfg):
+    _, record = run_cfg(["callbacks=efficiency", "trainer.max_epochs=2", "model=cnn", "dataset=digits"])
+    efficiency = record["efficiency"]
+    assert efficiency["flops_per_step"] > 0 and efficiency["parameters"] > 0 and efficiency["model_size_mb"] > 0
+    assert len(efficiency["epoch_seconds"]) == 2 and efficiency["peak_cuda_memory_mb"] is None
