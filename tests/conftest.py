@@ -53,7 +53,7 @@ def cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.C
     else:
         command = [sys.executable, str(PROJECT_ROOT / "train.py"), *args]
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LIGHTSWEEP_DEBUG")}
-    return subprocess.run(
-        command, cwd=cwd or tempfile.mkdtemp(prefix="lightsweep-cli-"), capture_output=True, text=True,
-        timeout=timeout, env=env,
-    )
+    with tempfile.TemporaryDirectory(prefix="lightsweep-cli-") as scratch:
+        return subprocess.run(
+            command, cwd=cwd or scratch, capture_output=True, text=True, timeout=timeout, env=env
+        )
