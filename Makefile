@@ -8,7 +8,7 @@ TRAIN_ARGS ?= experiment=timehut_chinatown dataset=unit_test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev train test bench clean
+.PHONY: help install dev train test bench slurm clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,12 +23,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,serve]'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install lightsweep (with the timeseries extra: aeon's offline sets)
 
-dev: $(VENV)/.installed-dev  ## also install the dev extras (pytest)
+dev: $(VENV)/.installed-dev  ## also install the dev and serve extras (pytest, optuna-dashboard, ...)
 
 train: install  ## TimeHUT's Chinatown recipe on aeon's offline UnitTest set (no download); TRAIN_ARGS=... to change
 	$(BIN)/python train.py $(TRAIN_ARGS)
@@ -40,6 +40,9 @@ bench: install  ## overhead vs a plain loop, TimeHUT speed and Chinatown accurac
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/timehut_speed.py
 	$(BIN)/python benchmarks/timehut_accuracy.py
+
+slurm:  ## as root on Debian: apt-get the packages of the local SLURM cluster the `slurm` tests start
+	SLURM_CI_INSTALL=1 SLURM_CI_INSTALL_ONLY=1 tools/slurm/start-slurm.sh
 
 clean:  ## remove .venv, outputs/ and multirun/
 	rm -rf $(VENV) outputs multirun
