@@ -15,6 +15,9 @@ USAGE = """usage: lightsweep <command> [args]
 commands:
   train [overrides]            compose a run from conf/ and train it (same as python train.py)
   reproduce RUN_DIR            re-run a run from its .hydra/ snapshot and compare its metrics
+  report SWEEP_DIR             (re)write a sweep's report.md, plots/ and best/ from its study
+  dashboard [STORAGE]          optuna-dashboard for a study storage (URL, sweep dir or .db file; default:
+                               the newest multirun/*/optuna.db) on a free port (--port N to choose)
   --help                       this text
 
 add --debug to any command to see full tracebacks"""
@@ -54,6 +57,15 @@ def main() -> None:
 
         run_dir = next(a for a in args[1:] if a != "--debug")
         sys.exit(guarded(lambda: reproduce(run_dir)))
+    elif command == "report" and len([a for a in args[1:] if a != "--debug"]) == 1:
+        from lightsweep.sweep.report import write_report
+
+        sweep_dir = next(a for a in args[1:] if a != "--debug")
+        print(guarded(lambda: write_report(sweep_dir)))
+    elif command == "dashboard":
+        from lightsweep.sweep.dashboard import main as dashboard
+
+        guarded(lambda: dashboard([a for a in args[1:] if a != "--debug"]))
     elif command in ("--help", "-h", "help"):
         print(USAGE)
     else:

@@ -20,10 +20,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
     """Raise ConfigError for the first problem found in a resolved config (plain containers)."""
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
         raise ConfigError(f"seed={cfg.get('seed')!r} must be an integer, e.g. seed=1.")
-    if cfg["objective"]["direction"] not in ("maximize", "minimize"):
-        raise ConfigError(
-            f"objective.direction={cfg['objective']['direction']!r} is not valid: use maximize or minimize."
-        )
     if cfg.get("test_ckpt") not in ("best", "last"):
         raise ConfigError(f"test_ckpt={cfg.get('test_ckpt')!r} is not valid: use best or last.")
     for key in ("dataset", "model", "trainer", "scheduler"):

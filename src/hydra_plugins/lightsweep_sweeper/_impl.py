@@ -1,0 +1,204 @@
+"""The search loop of `hydra/sweeper=lightsweep`, on top of the stock OptunaSweeperImpl (whose search-space
+parsing and trial configuration it reuses). What it adds:
+
+- pruning: each job gets `+optuna_trial=<number>`, reattaches to its trial through the storage and reports
+  the monitored metric every epoch; a job that returns the pruned marker is told PRUNED;
+- failures: a failed job, a NaN or a non-number is told FAIL and the sweep goes on until the failed
+  trials exceed max_failure_rate x n_trials;
+- resume: the study is loaded by name, trials left RUNNING by an interrupted sweep are told FAIL, and
+  only the trials missing to n_trials are run; job dirs are numbered by trial, so numbers never repeat;
+- a report (report.md, plots, best/) when the sweep ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.utils import get_object, instantiate
+from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from lightsweep.errors import ConfigError
+from lightsweep.sweep.study import PRUNED, TRIAL_KEY, absolute_storage, open_storage, write_study_json
+
+log = logging.getLogger(__name__)
+
+
+class LightsweepSweeperImpl(OptunaSweeperImpl):
+    def __init__(self, *stock_args: Any, pruner: DictConfig, monitor: str, spaces: DictConfig, report: bool) -> None:
+        super().__init__(*stock_args)
+        self.pruner_spec = OmegaConf.to_container(pruner, resolve=True)
+        self.monitor = monitor
+        self.spaces = OmegaConf.to_container(spaces, resolve=True) if spaces else {}
+        self.report = report
+
+    def sweep(self, arguments: list[str]) -> None:
+        directions = self._get_directions()
+        storage_url = absolute_storage(self.storage, os.getcwd())
+        self._check(directions, storage_url)
+        space, fixed_params, fixed_overrides = create_params_from_overrides(self._search_space(arguments))
+        for name in fixed_params:  # a fixed value on the command line replaces the searched one
+            space.pop(name, None)
+        study = optuna.create_study(
+            study_name=self.study_name,
+            storage=open_storage(storage_url) if storage_url else None,
+            sampler=self.sampler,
+            pruner=instantiate(self.pruner_spec, _execution_whitelist_=["optuna.pruners.*"]),
+            directions=directions,
+            load_if_exists=True,
+        )
+        command = list(self.config.hydra.overrides.task)
+        _check_resumable(study, directions, command)
+        study.set_user_attr("pruner", self.pruner_spec)
+        study.set_user_attr("monitor", self.monitor)
+        study.set_user_attr("command", command)
+        _fail_stale_trials(study)
+        write_study_json(self.sweep_dir, {
+            "study_name": study.study_name, "storage": storage_url, "directions": directions,
+            "objective": OmegaConf.to_container(self.config.objective, resolve=True),
+            "n_trials": self.n_trials,
+        })
+        log.info(f"Study {study.study_name} in {storage_url or 'memory'}: {len(study.trials)} of "
+                 f"{self.n_trials} trials done; sampler {type(self.sampler).__name__}, "
+                 f"pruner {self.pruner_spec['_target_'].rsplit('.', 1)[-1]}, directions {directions}")
+        try:
+            self._run_trials(study, space, fixed_params, fixed_overrides, len(directions))
+        finally:
+            if self.report and storage_url:
+                from lightsweep.sweep.report import write_report
+
+                log.info(f"Report: {write_report(self.sweep_dir)}")
+
+    def _run_trials(self, study: optuna.Study, space: dict, fixed_params: dict, fixed_overrides: list[str],
+                    n_objectives: int) -> None:
+        failures: list[str] = []
+        remaining = self.n_trials - len(study.trials)
+        while remaining > 0:
+            trials = [study.ask() for _ in range(min(remaining, self.n_jobs))]
+            overrides = self._configure_trials(trials, space, fixed_params, fixed_overrides)
+            overrides = [(*o, f"+{TRIAL_KEY}={t.number}") for o, t in zip(overrides, trials)]
+            # Job dir = trial number: a resumed sweep writes next to the earlier trials, never over them.
+            try:
+                returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
+            except Exception:  # e.g. a search-space value the config refuses: no trial of this batch ran
+                for trial in trials:
+                    study.tell(trial, state=TrialState.FAIL)
+                raise
+            for i, trial in enumerate(trials):
+                error = _tell(study, trial, returns[i] if i < len(returns) else None, n_objectives)
+                if error:
+                    failures.append(f"trial {trial.number}: {error}")
+            remaining -= len(trials)
+            if len(failures) > self.max_failure_rate * self.n_trials:
+                raise ConfigError(
+                    f"{len(failures)} trials failed, more than max_failure_rate={self.max_failure_rate} x "
+                    f"n_trials={self.n_trials} allows; first: {failures[0].rstrip('.')}. Fix the cause (see the "
+                    "trial's run.json), or raise hydra.sweeper.max_failure_rate; rerun the same command to resume."
+                )
+
+    def _search_space(self, arguments: list[str]) -> list[str]:
+        """The family's space, then hydra.sweeper.params, then the command line (later entries win)."""
+        self._process_searchspace_config()
+        family, auto = self._family()
+        chosen = [f"{k}={v}" for k, v in (self.spaces.get(family) or {}).items()]
+        if not chosen and not self.params:
+            known = ", ".join(sorted(self.spaces)) or "none"
+            raise ConfigError(
+                f"no search space for model family {family!r} (spaces: {known}). Add "
+                f"hydra.sweeper.spaces.{family} or hydra.sweeper.params, or sweep a family that has one."
+            )
+        # model=auto has none of the family's keys: every job picks the family explicitly.
+        return [f"model={family}"] * auto + chosen + self._parse_sweeper_params_config() + list(arguments)
+
+    def _family(self) -> tuple[str, bool]:
+        """(model family of the run, whether it was model=auto: then the dataset's modality decides)."""
+        from lightsweep.models.registry import resolve_model_config
+
+        model = OmegaConf.to_container(self.config.model, resolve=True)
+        auto = model.get("family") == "auto"
+        modality = get_object(self.config.dataset._target_).modality if auto else ""
+        return resolve_model_config(model, modality)[0], auto
+
+    def _check(self, directions: list[str], storage_url: str | None) -> None:
+        """Refuse, before any trial runs, what would make every trial fail or the pruning impossible."""
+        from lightsweep.objective import check_objective
+
+        callbacks = {k: {"_target_": v.get("_target_")} for k, v in (self.config.get("callbacks") or {}).items() if v}
+        check_objective({"objective": OmegaConf.to_container(self.config.objective, resolve=True),
+                         "callbacks": callbacks}, in_sweep=True)
+        if isinstance(self.sampler, functools.partial):  # the stock grid sampler, built from the space later
+            raise ConfigError("hydra/sweeper/sampler=grid is not supported by the lightsweep sweeper: use tpe, "
+                              "random, cmaes or nsgaii (or hydra/sweeper=optuna for a grid).")
+        if self.pruner_spec["_target_"].endswith("NopPruner"):
+            return
+        if len(directions) > 1:
+            raise ConfigError(
+                "Optuna cannot prune multi-objective studies: use hydra/sweeper/pruner=none with a list "
+                "objective (e.g. +sweep=efficiency), or a single objective.name to prune."
+            )
+        if not storage_url:
+            raise ConfigError(
+                "pruning needs a study storage the jobs can reach, but hydra.sweeper.storage=null keeps it "
+                "in memory: set a file or URL (e.g. sqlite:///multirun/optuna.db) or hydra/sweeper/pruner=none."
+            )
+
+
+def _check_resumable(study: optuna.Study, directions: list[str], command: list[str]) -> None:
+    """A stored study is resumed only by the command that started it (n_trials and hydra.* may differ)."""
+    stored_directions = [d.name.lower() for d in study.directions]
+    stored_command = study.user_attrs.get("command")
+    if stored_directions != directions or (stored_command is not None and stored_command != command):
+        raise ConfigError(
+            f"study {study.study_name!r} already exists in the storage with other settings "
+            f"({' '.join(stored_command or [])}; directions {stored_directions}). Rerun that command to "
+            "resume it, or start a new study with hydra.sweeper.study_name=<new name>."
+        )
+
+
+def _fail_stale_trials(study: optuna.Study) -> None:
+    """Trials left RUNNING by an interrupted sweep will never report: tell them FAIL."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: left running by an earlier sweep")
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        log.warning(f"Trial {trial.number} was left running by an interrupted sweep: recorded as FAIL")
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn | None, n_objectives: int) -> str | None:
+    """Record one job's outcome; return the reason when the trial failed."""
+    if ret is not None and ret.hydra_cfg is not None:
+        trial.set_user_attr("run_dir", str(Path(ret.hydra_cfg.hydra.runtime.output_dir)))
+    state, values, error = _outcome(ret, n_objectives)
+    if error:
+        trial.set_user_attr("error", error[:500])
+        log.warning(f"Trial {trial.number} failed: {error}")
+    study.tell(trial, state=state, values=values)
+    if state is not TrialState.FAIL:
+        log.info(f"Trial {trial.number}: {state.name} {values if values else ''}".rstrip())
+    return error
+
+
+def _outcome(ret: JobReturn | None, n_objectives: int) -> tuple[TrialState, list[float] | None, str | None]:
+    if ret is None:
+        return TrialState.FAIL, None, "the launcher returned no result for this job"
+    if ret.status is JobStatus.FAILED:  # _return_value holds the job's exception (return_value re-raises it)
+        exc = ret._return_value
+        return TrialState.FAIL, None, f"{type(exc).__name__}: {exc}" if exc is not None else "the job failed"
+    value = ret.return_value
+    if isinstance(value, str) and value == PRUNED:
+        return TrialState.PRUNED, None, None
+    raw = [value] if n_objectives == 1 else value
+    try:
+        values = [float(v) for v in raw]
+    except (TypeError, ValueError):
+        return TrialState.FAIL, None, f"the job returned {value!r}, not {n_objectives} number(s)"
+    if len(values) != n_objectives or not all(math.isfinite(v) for v in values):
+        return TrialState.FAIL, None, f"the objective is {value!r}: expected {n_objectives} finite number(s)"
+    return TrialState.COMPLETE, values, None

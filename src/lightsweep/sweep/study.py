@@ -1,0 +1,88 @@
+"""What the sweeper and its jobs share: the study storage, the trial override, the pruned marker, and
+study.json (where a sweep dir's study lives, so `lightsweep report DIR` can find it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lightsweep.errors import ConfigError
+
+TRIAL_KEY = "optuna_trial"   # each job gets +optuna_trial=<number>: the trial it reports to
+PRUNED = "pruned"            # what a job returns when its trial was pruned
+STUDY_JSON = "study.json"
+_SQLITE = "sqlite:///"
+
+
+def absolute_storage(url: str | None, cwd: str | Path) -> str | None:
+    """A relative SQLite path means the launch directory; jobs may run elsewhere, so make it absolute."""
+    if not url or not str(url).startswith(_SQLITE) or str(url)[len(_SQLITE):].startswith("/"):
+        return url
+    return _SQLITE + str((Path(cwd) / str(url)[len(_SQLITE):]).resolve())
+
+
+def open_storage(url: str) -> Any:
+    """An Optuna RDB storage; SQLite waits up to a minute for a lock (parallel jobs report at once)."""
+    import optuna
+
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith(_SQLITE) else {}
+    if url.startswith(_SQLITE):
+        Path(url[len(_SQLITE):]).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+
+
+def load_trial(storage_url: str, study_name: str, number: int) -> Any:
+    """Reattach to trial `number` of a stored study (with the pruner the sweeper stored for it)."""
+    import optuna
+    from hydra.utils import instantiate
+
+    storage = open_storage(storage_url)
+    study_id = storage.get_study_id_from_name(study_name)
+    pruner_spec = storage.get_study_user_attrs(study_id).get("pruner")
+    pruner = instantiate(pruner_spec, _execution_whitelist_=["optuna.pruners.*"]) if pruner_spec else None
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    return optuna.trial.Trial(study, trial_id)
+
+
+def write_study_json(sweep_dir: str | Path, record: dict[str, Any]) -> None:
+    from lightsweep.runinfo import write_json_atomic
+
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(Path(sweep_dir) / STUDY_JSON, record)
+
+
+def read_study_json(sweep_dir: str | Path) -> dict[str, Any]:
+    path = Path(sweep_dir) / STUDY_JSON
+    if not path.is_file():
+        raise ConfigError(
+            f"{sweep_dir} is not a lightsweep sweep dir: it has no {STUDY_JSON}. Pass the directory a "
+            "`python train.py -m ... +sweep=<simple|health|efficiency>` run printed (under multirun/)."
+        )
+    return json.loads(path.read_text())
+
+
+def best_command(overrides: list[str]) -> str:
+    """The job's overrides as a single-run command (without the trial it reported to)."""
+    import shlex
+
+    kept = [o for o in overrides if not o.lstrip("+").startswith(f"{TRIAL_KEY}=")]
+    return " ".join(["python train.py", *(shlex.quote(o) for o in kept)])
+
+
+def pruning_callback(cfg: Any) -> dict[str, Any] | None:
+    """The OptunaPruning callback node for a job of a lightsweep sweep with a pruner (else None)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    sweeper = HydraConfig.get().sweeper
+    pruner = sweeper.get("pruner") or {}
+    if cfg.get(TRIAL_KEY) is None or pruner.get("_target_", "NopPruner").endswith("NopPruner"):
+        return None
+    return {
+        "_target_": "lightsweep.callbacks.optuna_pruning.OptunaPruning",
+        "storage": absolute_storage(sweeper.storage, HydraConfig.get().runtime.cwd),
+        "study_name": sweeper.study_name,
+        "trial_number": int(cfg[TRIAL_KEY]),
+        "monitor": sweeper.monitor,
+    }

@@ -1,0 +1,113 @@
+"""Sweeps through the real CLI: `python train.py -m ... +sweep=<simple|health|efficiency>` with the lightsweep
+sweeper, a real SQLite study in a temp dir, and the report it writes."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import SHARED_DATA, cli, shared_data
+
+# A small corner of the CNN space (fixed keys leave the search) and short epochs: a trial takes seconds.
+TINY_CNN = [
+    "model=cnn", "model.filters=16", "model.conv_layers=1", "model.hidden_layers=1", "model.first_hidden_units=64",
+    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
+    "trainer.limit_train_batches=8",
+]
+
+
+def sweep(tmp_path: Path, *args: str, timeout: int = 600):
+    """Run a sweep into tmp_path/sweep (the study's SQLite file lands there too); (process, sweep dir)."""
+    sweep_dir = tmp_path / "sweep"
+    return cli("-m", f"hydra.sweep.dir={sweep_dir}", *args, timeout=timeout), sweep_dir
+
+
+def load_study(sweep_dir: Path):
+    import optuna
+
+    meta = json.loads((sweep_dir / "study.json").read_text())
+    return optuna.load_study(study_name=meta["study_name"], storage=meta["storage"]), meta
+
+
+def run_json(path: Path) -> dict:
+    return json.loads((path / "run.json").read_text())
+
+
+@pytest.mark.slow
+def test_health_sweep_reports_and_its_best_command_reproduces_the_best_trial(tmp_path):
+    proc, sweep_dir = sweep(tmp_path, *TINY_CNN, "+sweep=health", "hydra.sweeper.n_trials=2",
+                            "trainer.max_epochs=1", "callbacks=[model_checkpoint,health]")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study, meta = load_study(sweep_dir)
+    assert meta["study_name"] == "cnn-digits-health-none"
+    assert [(t.number, t.state.name) for t in study.trials] == [(0, "COMPLETE"), (1, "COMPLETE")]
+    for trial in study.trials:  # the value told to Optuna is the job's health-blended objective
+        record = run_json(sweep_dir / str(trial.number))
+        assert record["objective_detail"]["mode"] == "health" and record["objective"] == trial.value
+    report = (sweep_dir / "report.md").read_text()
+    assert "## Best trial" in report and f"Trial {study.best_trial.number}:" in report
+    assert {"history.png", "parallel_coordinates.png"} <= {p.name for p in (sweep_dir / "plots").iterdir()}
+    best = yaml.safe_load((sweep_dir / "best" / "best_hyperparameters.yaml").read_text())
+    assert best["trial"] == study.best_trial.number and best["params"] == study.best_trial.params
+    assert (sweep_dir / "best" / best["checkpoint"]).is_file()
+
+    command = shlex.split(best["command"])
+    assert command[:2] == ["python", "train.py"] and not any("optuna_trial" in a for a in command)
+    again = cli(*command[2:], f"hydra.run.dir={tmp_path / 'again'}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert run_json(tmp_path / "again")["objective"] == pytest.approx(study.best_value, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_efficiency_sweep_draws_the_pareto_front_of_accuracy_and_train_time(tmp_path):
+    proc, sweep_dir = sweep(tmp_path, *TINY_CNN, "+sweep=efficiency", "hydra.sweeper.n_trials=3",
+                            "trainer.max_epochs=1", "callbacks=none")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study, meta = load_study(sweep_dir)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"] and len(study.trials) == 3
+    for trial in study.trials:
+        record = run_json(sweep_dir / str(trial.number))
+        assert trial.values == [record["metrics"]["val/acc"], record["timings"]["train_s"]]
+    front = json.loads((sweep_dir / "study.json").read_text())["best"]
+    assert {b["number"] for b in front} == {t.number for t in study.best_trials}
+    assert (sweep_dir / "plots" / "pareto_front.png").stat().st_size > 0
+    assert "## Pareto front" in (sweep_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_timehut_sweep_optimises_cross_validated_accuracy_on_train_never_test_data(tmp_path):
+    from lightsweep.config import compose
+    from lightsweep.objective import objective_value
+
+    shared_data("UCR")
+    overrides = ["model=timehut", "dataset=chinatown", "+sweep=simple"]
+    proc, sweep_dir = sweep(tmp_path, *overrides, f"paths.data_dir={SHARED_DATA}", "hydra.sweeper.n_trials=2",
+                            "trainer.max_epochs=1", "callbacks=none", "test_ckpt=last",
+                            "trainer.enable_progress_bar=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study, _ = load_study(sweep_dir)
+    objective = compose(overrides).objective
+    for trial in study.trials:
+        record = run_json(sweep_dir / str(trial.number))
+        assert "test/acc" in record["metrics"]  # test metrics are reported beside the objective...
+        poisoned = {k: (math.nan if k.startswith("test/") else v) for k, v in record["metrics"].items()}
+        value, _ = objective_value(objective, {**record, "metrics": poisoned})
+        assert trial.value == value == record["metrics"]["val/acc"]  # ...and never read by it
+
+
+def test_a_sweep_on_test_data_is_refused_before_any_trial(tmp_path):
+    proc, sweep_dir = sweep(tmp_path, *TINY_CNN, "+sweep=simple", "objective.name=test_accuracy")
+    assert proc.returncode == 2 and "never optimise on it" in proc.stderr
+    assert not (sweep_dir / "0").exists()
+
+
+@pytest.mark.parametrize("choice, sampler", [("random", "RandomSampler"), ("cmaes", "CmaEsSampler"),
+                                             ("nsgaii", "NSGAIISampler")])
+def test_the_sampler_is_selectable(tmp_path, choice, sampler):
+    proc, _ = sweep(tmp_path, "model=cnn", "+sweep=simple", f"hydra/sweeper/sampler={choice}", "hydra.sweeper.n_trials=0")
+    assert proc.returncode == 0 and f"sampler {sampler}," in proc.stdout + proc.stderr

@@ -1,0 +1,121 @@
+"""Trial outcomes of the lightsweep sweeper: pruning through the study storage, failed trials within
+max_failure_rate, and resuming an interrupted sweep."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+
+import pytest
+from hydra.core.utils import JobReturn, JobStatus
+from optuna.trial import TrialState
+
+from conftest import PROJECT_ROOT
+from test_sweep import TINY_CNN, load_study, run_json, sweep
+
+QUICK = [*TINY_CNN, "+sweep=simple", "callbacks=[model_checkpoint]"]
+
+
+@pytest.mark.slow
+def test_median_pruner_stops_poor_trials_and_saves_epochs(tmp_path):
+    proc, sweep_dir = sweep(tmp_path, *QUICK, "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1",
+                            "hydra.sweeper.n_trials=4", "trainer.max_epochs=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study, meta = load_study(sweep_dir)
+    assert meta["study_name"] == "cnn-digits-simple-median"
+    pruned = [t for t in study.trials if t.state is TrialState.PRUNED]
+    assert pruned and all(t.state in (TrialState.PRUNED, TrialState.COMPLETE) for t in study.trials)
+    for trial in pruned:  # the job stopped at the epoch it reported last, and says so
+        record = run_json(sweep_dir / str(trial.number))
+        assert record["status"] == "pruned" and record["pruned_at_epoch"] == max(trial.intermediate_values)
+        assert record["epochs_trained"] == record["pruned_at_epoch"] + 1 < 3
+    summary = json.loads((sweep_dir / "study.json").read_text())
+    assert summary["epochs_trained"] < summary["epochs_without_pruning"] == 4 * 3
+    assert "pruned" in (sweep_dir / "report.md").read_text().lower()
+
+
+@pytest.mark.slow
+def test_jobs_in_other_processes_report_to_their_trials(tmp_path):
+    # submitit_local runs each job in its own process, two at a time: they reach the study through SQLite.
+    proc, sweep_dir = sweep(tmp_path, *QUICK, "executor=submitit_local", "hydra.sweeper.n_jobs=2",
+                            "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1",
+                            "hydra.sweeper.n_trials=4", "trainer.max_epochs=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study, _ = load_study(sweep_dir)
+    assert all(t.intermediate_values for t in study.trials)
+    assert {t.state for t in study.trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    assert TrialState.PRUNED in {t.state for t in study.trials}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["+sweep=simple", "hydra/sweeper/pruner=median", "hydra.sweeper.storage=null"], "keeps it in memory"),
+    (["+sweep=efficiency", "hydra/sweeper/pruner=median"], "cannot prune multi-objective"),
+])
+def test_pruning_that_cannot_work_is_refused_in_one_line(tmp_path, args, message):
+    proc, _ = sweep(tmp_path, *TINY_CNN, *args)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_failed_trials_are_recorded_and_the_sweep_stops_past_max_failure_rate(tmp_path):
+    # A negative learning rate makes torch.optim refuse to build the optimizer inside the job; with seed 42
+    # TPE draws it for trials 0 and 3. max_failure_rate=0.25 x 4 trials tolerates one failure.
+    proc, sweep_dir = sweep(tmp_path, *QUICK, "model.optimizer.lr=choice(0.003,-1.0)", "hydra.sweeper.n_trials=4",
+                            "hydra.sweeper.max_failure_rate=0.25", "trainer.max_epochs=1")
+    study, _ = load_study(sweep_dir)
+    fail, complete = TrialState.FAIL, TrialState.COMPLETE
+    assert [t.state for t in study.trials] == [fail, complete, complete, fail]
+    for trial in (study.trials[0], study.trials[3]):
+        assert trial.params["model.optimizer.lr"] == -1.0 and "Invalid learning rate" in trial.user_attrs["error"]
+        assert run_json(sweep_dir / str(trial.number))["status"] == "failed"
+    # the first failure was within the budget (the sweep went on); the second is past it: one clear line
+    assert proc.returncode == 2 and "2 trials failed, more than max_failure_rate=0.25" in proc.stderr
+    assert "| 3 | FAIL |" in (sweep_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_resumes_to_n_trials_without_duplicate_numbers(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", f"hydra.sweep.dir={sweep_dir}", *QUICK, "hydra.sweeper.n_trials=3", "trainer.max_epochs=1"]
+    command = [sys.executable, str(PROJECT_ROOT / "train.py"), *args]
+    first = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (sweep_dir / "1").is_dir() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # trial 0 finished and trial 1 started
+    first.kill()  # like a crash or a lost node: trial 1 stays RUNNING in the storage
+    first.wait()
+    assert (sweep_dir / "1").is_dir()
+
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    study, _ = load_study(sweep_dir)
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert study.trials[1].user_attrs["error"].startswith("interrupted")
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.name.isdigit()) == ["0", "1", "2"]
+
+
+def _returned(value=None, status=JobStatus.COMPLETED) -> JobReturn:
+    ret = JobReturn(status=status)
+    ret._return_value = value
+    return ret
+
+
+@pytest.mark.parametrize("ret, n, expected", [
+    (_returned(0.5), 1, (TrialState.COMPLETE, [0.5])),
+    (_returned([0.9, 12.0]), 2, (TrialState.COMPLETE, [0.9, 12.0])),
+    (_returned("pruned"), 1, (TrialState.PRUNED, None)),
+    (_returned(math.nan), 1, (TrialState.FAIL, None)),          # a diverged run
+    (_returned([0.9]), 2, (TrialState.FAIL, None)),             # fewer values than objectives
+    (_returned(None), 1, (TrialState.FAIL, None)),
+    (_returned(MemoryError("out of memory"), JobStatus.FAILED), 1, (TrialState.FAIL, None)),
+    (None, 1, (TrialState.FAIL, None)),                         # a launcher that lost the job
+])
+def test_each_job_outcome_maps_to_a_trial_state(ret, n, expected):
+    from hydra_plugins.lightsweep_sweeper._impl import _outcome
+
+    state, values, error = _outcome(ret, n)
+    assert (state, values) == expected and (error is None) == (state is not TrialState.FAIL)
