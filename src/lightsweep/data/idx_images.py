@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from lightsweep.data.tensors import InMemoryDataModule
+from lightsweep.data.images import ImageDataModule
 from lightsweep.errors import ConfigError
 
 FILES = {
@@ -32,24 +34,21 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(shape)
 
 
-class IdxImageDataModule(InMemoryDataModule):
-    modality = "image"
+class IdxImageDataModule(ImageDataModule):
+    """The four official IDX files in data_dir; `files` maps each name to its SHA-256 (None: unchecked)."""
 
     def __init__(
-        self, name: str, data_dir: str, url: str, batch_size: int = 128, val_fraction: float = 0.1,
-        split_seed: int = 0,
+        self, name: str, data_dir: str, url: str, files: Mapping[str, str | None] | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(batch_size=batch_size, val_fraction=val_fraction, split_seed=split_seed)
-        self.name, self.data_dir, self.url = name, Path(data_dir), url
-
-    def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        missing = [f for f in FILES.values() if not (self.data_dir / f).is_file()]
-        if missing:
+        super().__init__(name, data_dir, url, files or dict.fromkeys(FILES.values()), **kwargs)
+        unknown = set(self.files) - set(FILES.values())
+        if unknown:
             raise ConfigError(
-                f"dataset {self.name}: missing {', '.join(missing)} in {self.data_dir.resolve()}. "
-                f"Download them from {self.url} into that folder, or point paths.data_dir at a folder "
-                f"holding {self.name}/."
+                f"dataset.files has unknown IDX files {sorted(unknown)}; expected {sorted(FILES.values())}."
             )
-        arrays = {key: read_idx(self.data_dir / f) for key, f in FILES.items()}
-        images = {k: arrays[k][:, None].astype(np.float32) / 255.0 for k in ("x_train", "x_test")}
-        return images["x_train"], arrays["y_train"], images["x_test"], arrays["y_test"]
+
+    def decode(self) -> dict[str, np.ndarray]:
+        arrays = {key: read_idx(self.data_dir / file) for key, file in FILES.items()}
+        for key in ("x_train", "x_test"):
+            arrays[key] = arrays[key][:, None]  # one grey channel
+        return arrays

@@ -27,8 +27,11 @@ class TensorBatches(Dataset):
         return tuple(t[index] for t in self.tensors)
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
-        picked = torch.as_tensor(indices)
+        picked = torch.as_tensor(indices, device=self.tensors[0].device)
         return tuple(t[picked] for t in self.tensors)
+
+    def to(self, device: torch.device) -> TensorBatches:
+        return TensorBatches(*(t.to(device) for t in self.tensors))
 
 
 def keep_batch(batch: Any) -> Any:
@@ -54,6 +57,7 @@ class InMemoryDataModule(L.LightningDataModule):
     Subclasses set `modality` and implement `load_arrays()` -> (x_train, y_train, x_test, y_test)
     as numpy arrays; validation is carved from train (stratified, seeded), inputs are standardised
     per channel with training statistics.
+    On a GPU the tensors move to it once, so batches are gathered there (no copy per step).
     """
 
     modality = "image"
@@ -94,6 +98,9 @@ class InMemoryDataModule(L.LightningDataModule):
         return self.classes
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        if device is not None and device.type == "cuda" and self.splits[split].tensors[0].device != device:
+            self.splits[split] = self.splits[split].to(device)
         return DataLoader(
             self.splits[split], batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch
         )
