@@ -132,6 +132,28 @@ def test_recommendations_thresholds():
     assert not mild[0].startswith("CRITICAL") and "below optimal" in mild[-1]
 
 
+def test_unmeasured_components_earn_no_advice_and_no_verdict():
+    neutral = dict(dict.fromkeys(COMPONENTS, 1.0), training_stability=0.5, accuracy_consistency=0.5)
+    assert len(recommendations(neutral, 0.45)) == 3  # two components and the URGENT verdict
+    assert recommendations(neutral, 0.45, unmeasured=["training_stability", "accuracy_consistency"]) == []
+    low = dict(neutral, gradient_health=0.2)
+    assert [a.split()[0] for a in recommendations(low, 0.4, unmeasured=["training_stability", "accuracy_consistency"])] == ["gradient_health"]
+
+
+def test_dead_units_of_signed_outputs_are_read_as_magnitudes():
+    from lightsweep.callbacks import probe
+
+    masks = {}
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh())
+    with torch.no_grad():
+        net[0].weight.zero_()
+        net[0].bias.copy_(torch.tensor([-2.0, 0.0, 1.0]))  # unit 1 always outputs exactly 0
+        net[0].weight[0, 0] = 1.0  # unit 0 varies but stays negative: alive
+    with probe.unit_outputs(net, lambda name, out, dim: masks.update({name: dead_units(out, dim)})):
+        probe.run(net, torch.randn(16, 2))
+    assert masks["1"].tolist() == [False, True, True]  # unit 2: a constant tanh(1) carries nothing
+
+
 @pytest.mark.parametrize(
     "value, status",
     [

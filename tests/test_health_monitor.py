@@ -103,3 +103,24 @@ def test_run_json_efficiency_section(run_cfg):
     efficiency = record["efficiency"]
     assert efficiency["flops_per_step"] > 0 and efficiency["parameters"] > 0 and efficiency["model_size_mb"] > 0
     assert len(efficiency["epoch_seconds"]) == 2 and efficiency["peak_cuda_memory_mb"] is None
+
+
+def test_lstm_units_are_probed_through_hooks():
+    from lightsweep.models.lstm import LSTMClassifier
+
+    torch.manual_seed(0)
+    tokens = torch.randint(1, 50, (64, 12))
+    tokens[:, 9:] = 0  # padding after each text
+    data = TensorDataset(tokens, torch.randint(0, 2, (64,)))
+    model = LSTMClassifier(input_shape=(12,), num_classes=2, vocab_size=50, embedding_dim=8, lstm_units=6,
+                           hidden_units=(4,))
+    monitor = HealthMonitor()
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[monitor])
+    trainer.fit(model, DataLoader(data, batch_size=16))
+    report = monitor.report
+    lstms = [name for name, module in model.named_modules() if isinstance(module, nn.LSTM)]
+    relus = [name for name, module in model.named_modules() if isinstance(module, nn.ReLU)]
+    assert lstms and set(report["dead_units_by_layer"]) == {*lstms, *relus}
+    assert all(report["dead_units_by_layer"][name] == 0.0 for name in lstms)  # every LSTM unit varies
+    assert "neuron_utilization" not in report["unmeasured"] and "training_stability" in report["unmeasured"]

@@ -41,10 +41,11 @@ def test_seeded_runs_are_identical(run_cfg, tmp_path):
     assert first.metrics == second.metrics
 
 
-def test_failed_run_writes_failed_record(tmp_path):
+def test_failed_run_writes_failed_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIGHTSWEEP_OFFLINE", "1")
     out = tmp_path / "run"
     cfg = compose(["dataset=mnist", f"paths.data_dir={tmp_path}/nowhere"], output_dir=out)
-    with pytest.raises(ConfigError, match="missing train-images-idx3-ubyte.gz"):
+    with pytest.raises(ConfigError, match="train-images-idx3-ubyte.gz is missing"):
         run(cfg)
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "failed" and "missing" in record["error"]

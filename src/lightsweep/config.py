@@ -33,12 +33,21 @@ def _wandb_offline() -> bool:
     return not os.environ.get("WANDB_API_KEY")
 
 
+def _objective_direction(name):
+    """objective.direction from objective.name: maximize|minimize, or a list of them for a list."""
+    from lightsweep.objective import direction
+
+    return direction(name)
+
+
 def register_resolvers() -> None:
     """Resolvers used by conf/ (idempotent)."""
     if not OmegaConf.has_resolver("lightsweep.wandb_offline"):
         OmegaConf.register_resolver(
             "lightsweep.wandb_offline", _wandb_offline
         )
+    if not OmegaConf.has_resolver("objective_direction"):
+        OmegaConf.register_resolver("objective_direction", _objective_direction)
 
 
 def compose(overrides: list[str] | None = None, output_dir: str | Path | None = None):

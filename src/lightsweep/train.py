@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightsweep.config import CONF_DIR, PROJECT_ROOT, register_resolvers
 from lightsweep.errors import exit_on_user_error
@@ -21,10 +21,10 @@ from lightsweep.runinfo import RUN_JSON, git_sha, now_iso, versions, write_json_
 
 @dataclass
 class RunResult:
-    status: str                      # ok | failed | interrupted
+    status: str                      # ok | pruned (stopped by a sweep's pruner) | failed | interrupted
     run_dir: Path
     metrics: dict[str, float] = field(default_factory=dict)
-    objective: float | None = None
+    objective: float | list[float] | None = None  # a list for a multi-objective (list) objective.name
     model_family: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -43,7 +43,7 @@ def run(cfg: DictConfig) -> RunResult:
     result = RunResult(status="failed", run_dir=run_dir)
     try:
         _train_and_test(cfg, record, result)
-        result.status = "ok"
+        result.status = "pruned" if record.get("pruned_at_epoch") is not None else "ok"
     except BaseException as exc:
         result.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -70,7 +70,7 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     result.model_family, plain["model"] = resolve_model_config(plain["model"], modality)
     record["config"] = plain
     validate(plain)
-    check_objective(plain["objective"])
+    check_objective(plain, in_sweep=not _single_run())
 
     import lightning as L
     import torch
@@ -105,6 +105,8 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
         record.update(callback.run_record() if hasattr(callback, "run_record") else {})
     result.metrics.update(_scalars(trainer.callback_metrics))
     record["epochs_trained"] = trainer.current_epoch
+    if record.get("pruned_at_epoch") is not None:
+        return  # the sweep's pruner stopped this trial: it has no objective, so skip testing too
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     test_ckpt = "best" if plain["test_ckpt"] == "best" and best else None
@@ -113,7 +115,8 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False)
     result.timings["test_s"] = time.perf_counter() - started
     result.metrics.update(_scalars(trainer.callback_metrics))
-    result.objective = objective_value(result.metrics, plain["objective"])
+    measured = {**record, "metrics": result.metrics, "timings": result.timings}
+    result.objective, record["objective_detail"] = objective_value(plain["objective"], measured)
 
 
 def _one_log_line_per_message() -> None:
@@ -148,14 +151,22 @@ register_resolvers()
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry: run one config and hand the objective to a sweeper."""
+def main(cfg: DictConfig) -> float | list[float] | str | None:
+    """Hydra entry: run one config and hand the objective (or the pruned marker) to a sweeper."""
+    from lightsweep.sweep.study import PRUNED, pruning_callback
+
     try:
-        return run(cfg).objective
+        pruning = None if _single_run() else pruning_callback(cfg)
+        if pruning:  # a sweep with a pruner: this job reports to its trial every epoch
+            with open_dict(cfg):
+                cfg.callbacks = cfg.callbacks or {}
+                cfg.callbacks.optuna_pruning = pruning
+        result = run(cfg)
     except Exception as exc:
         if _single_run():  # in a sweep the sweeper records the failed trial and goes on
             exit_on_user_error(exc)
         raise
+    return PRUNED if result.status == "pruned" else result.objective
 
 
 def _single_run() -> bool:

@@ -1,18 +1,26 @@
 """EfficiencyProfiler: what training cost, measured in-process -> run.json "efficiency".
 
-Per epoch wall time and samples/s; peak CPU RSS of this process and peak CUDA memory; FLOPs of one
-real training step (forward + backward of the first batch) counted once by torch's FlopCounterMode;
-parameter count and model size."""
+Per epoch wall time and samples/s; peak CPU RSS of this process during fit (the peak is reset when
+training starts, so runs sharing a process in a sweep are measured separately) and peak CUDA memory;
+FLOPs of one real training step (forward + backward of the first batch) counted once by torch's
+FlopCounterMode; inference speed (no-grad forward of the first batch, median of 5); parameter count and
+model size."""
 
 from __future__ import annotations
 
 import resource
+import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from lightsweep.callbacks import probe
+
+INFERENCE_REPEATS = 5
 
 
 class EfficiencyProfiler(L.Callback):
@@ -25,15 +33,19 @@ class EfficiencyProfiler(L.Callback):
         self._counter: FlopCounterMode | None = None
         self._epoch_start = 0.0
         self._samples = 0
+        self._inputs: torch.Tensor | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
+        _reset_peak_rss()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start, self._samples = time.perf_counter(), 0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if self._inputs is None:
+            self._inputs = batch[0].detach()
         if self.count_flops and self.flops_per_step is None and self._counter is None:
             self._counter = FlopCounterMode(display=False)
             self._counter.__enter__()  # spans this step's forward and backward, closed at batch end
@@ -54,9 +66,10 @@ class EfficiencyProfiler(L.Callback):
         self.report = {
             "epoch_seconds": self.epoch_seconds,
             "samples_per_second": self.samples_per_second,
-            "peak_cpu_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+            "peak_cpu_rss_mb": _peak_rss_mb(),
             "peak_cuda_memory_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
             "flops_per_step": self.flops_per_step,
+            "inference_samples_per_second": self._inference_speed(pl_module),
             "parameters": sum(p.numel() for p in parameters),
             "trainable_parameters": sum(p.numel() for p in parameters if p.requires_grad),
             "model_size_mb": sum(t.numel() * t.element_size() for t in (*parameters, *pl_module.buffers())) / 2**20,
@@ -65,3 +78,38 @@ class EfficiencyProfiler(L.Callback):
     def run_record(self) -> dict[str, Any]:
         """What run() adds to run.json."""
         return {"efficiency": self.report}
+
+    def _inference_speed(self, pl_module: L.LightningModule) -> float | None:
+        """Samples/s of a no-grad eval-mode forward pass of the first training batch (median of 5)."""
+        net = probe.network(pl_module)
+        if net is None or self._inputs is None:
+            return None
+        inputs = self._inputs.to(pl_module.device)
+        probe.run(net, inputs)  # warm-up: first-call allocations and kernel selection
+        seconds = []
+        for _ in range(INFERENCE_REPEATS):
+            started = time.perf_counter()
+            probe.run(net, inputs)
+            if inputs.is_cuda:
+                torch.cuda.synchronize()
+            seconds.append(time.perf_counter() - started)
+        return len(inputs) / statistics.median(seconds)
+
+
+_CLEAR_REFS, _STATUS = Path("/proc/self/clear_refs"), Path("/proc/self/status")
+
+
+def _reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM) to its current RSS."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        pass  # elsewhere the peak covers the whole process lifetime
+
+
+def _peak_rss_mb() -> float:
+    try:
+        line = next(x for x in _STATUS.read_text().splitlines() if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024  # kB
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -1,43 +1,55 @@
 """HealthMonitor: model health measured during training, summarised into run.json's "health".
 
-Per epoch: real per-layer gradient magnitudes (first batch of the epoch, before clipping), dead units
-from post-activation outputs on a fixed probe batch (forward hooks), and the loss/accuracy curves.
-At the end: the six component scores, the overall score from the configured weights, recommendations
-and overfitting. The maths lives in lightsweep.health (pure functions)."""
+Per epoch, the loss/accuracy curves. At up to `max_probes` evenly spread epochs (every epoch in short
+runs; the last epoch always): real per-layer gradient magnitudes (the epoch's first batch, before
+clipping), the shares of dead and saturated weights, and dead units from post-activation outputs on a
+fixed probe batch (forward hooks; see callbacks.probe), logged under health/. At the end: the six
+component scores, the overall score from the configured weights, recommendations and overfitting.
+The maths lives in lightsweep.health (pure functions)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
-from torch import nn
 
+from lightsweep.callbacks import probe
+from lightsweep.callbacks.timing import planned_epochs
 from lightsweep.health import diagnostics, scores
 
-ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.ELU, nn.Tanh, nn.Sigmoid)
 CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
 
 
 class HealthMonitor(L.Callback):
-    def __init__(self, weights: Mapping[str, float] | None = None, probe_size: int = 64) -> None:
+    def __init__(
+        self, weights: Mapping[str, float] | None = None, probe_size: int = 64, max_probes: int = 20
+    ) -> None:
         self.weights = dict(weights or scores.DEFAULT_WEIGHTS)
         scores.validate_weights(self.weights)
-        self.probe_size = probe_size
+        self.probe_size, self.max_probes = probe_size, max_probes
         self.curves: dict[str, list[float]] = {name: [] for name in CURVES}
         self.gradient_layers: dict[str, str] = {}
+        self.gradient_mean_abs: dict[str, float] = {}
         self.dead_ratios: list[float] = []
+        self.dead_by_layer: dict[str, float] = {}
         self.report: dict[str, Any] = {}
         self._probe: torch.Tensor | None = None
+        self._probe_every = 1
+        self._probed_epoch = -1
         self._grab_gradients = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._probe_every = max(1, math.ceil(planned_epochs(trainer) / max(1, self.max_probes)))
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch > 0:
             self._record_curves(trainer)  # the module logs its epoch metrics after callbacks' epoch end
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        self._grab_gradients = batch_idx == 0
+        self._grab_gradients = batch_idx == 0 and self._scheduled(trainer)
         if self._probe is None:
             self._probe = batch[0][: self.probe_size].detach().clone()
 
@@ -45,22 +57,29 @@ class HealthMonitor(L.Callback):
         if not self._grab_gradients:
             return
         self._grab_gradients = False
-        layers = {}
+        layers, means = {}, {}
         for name, module in pl_module.named_modules():
             grads = [p.grad.flatten() for p in module.parameters(recurse=False) if p.grad is not None]
             if grads:
-                layers[name] = diagnostics.classify_gradient(torch.cat(grads).abs())[0]
-        self.gradient_layers = layers
-        pl_module.log("health/gradient_health", scores.gradient_health(layers), on_step=False, on_epoch=True)
+                layers[name], stats = diagnostics.classify_gradient(torch.cat(grads).abs())
+                means[name] = stats["mean"]
+        self.gradient_layers, self.gradient_mean_abs = layers, means
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        ratio = self._dead_ratio(pl_module)
-        if ratio is not None:
-            self.dead_ratios.append(ratio)
-            pl_module.log("health/dead_unit_ratio", ratio)
+        if not self._scheduled(trainer):
+            return
+        weights = torch.cat([p.detach().flatten() for p in pl_module.parameters() if p.requires_grad]).abs()
+        logged = {"health/gradient_health": scores.gradient_health(self.gradient_layers),
+                  "health/dead_weight_share": (weights < diagnostics.DEAD_WEIGHT).float().mean(),
+                  "health/saturated_weight_share": (weights > diagnostics.SATURATED_WEIGHT).float().mean()}
+        if self._probe_dead_units(pl_module, trainer):
+            logged["health/dead_unit_ratio"] = self.dead_ratios[-1]
+        pl_module.log_dict(logged)  # one call: each self.log costs Lightning ~0.7 ms
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._record_curves(trainer)
+        if self._probed_epoch != trainer.current_epoch - 1:  # the final state must be probed
+            self._probe_dead_units(pl_module, trainer)
         accuracy = self.curves["val/acc"] or self.curves["train/acc"]
         parameters = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
         dead = self.dead_ratios[-1] if self.dead_ratios else None
@@ -72,16 +91,21 @@ class HealthMonitor(L.Callback):
             "convergence_quality": scores.convergence_quality(accuracy),
             "accuracy_consistency": scores.accuracy_consistency(accuracy),
         }
+        unmeasured = self._unmeasured(dead, accuracy)
         overall = scores.overall_health(components, self.weights)
         self.report = {
             "components": components,
             "weights": self.weights,
             "overall": overall,
-            "recommendations": scores.recommendations(components, overall),
+            "unmeasured": unmeasured,
+            "recommendations": scores.recommendations(components, overall, unmeasured),
             "gradient_status": diagnostics.overall_gradient_status(self.gradient_layers.values())
             if self.gradient_layers else None,
             "gradient_layers": self.gradient_layers,
+            "gradient_mean_abs": self.gradient_mean_abs,
             "dead_unit_ratio": dead,
+            "dead_units_by_layer": self.dead_by_layer,
+            "weights_statistics": _weight_statistics(pl_module),
             "overfitting": self._overfitting(),
             "curves": self.curves,
         }
@@ -89,6 +113,17 @@ class HealthMonitor(L.Callback):
     def run_record(self) -> dict[str, Any]:
         """What run() adds to run.json."""
         return {"health": self.report}
+
+    def _scheduled(self, trainer: L.Trainer) -> bool:
+        return trainer.current_epoch % self._probe_every == 0
+
+    def _unmeasured(self, dead: float | None, accuracy: list[float]) -> list[str]:
+        """Components left NEUTRAL because there was nothing (or too little history) to measure."""
+        history = {"training_stability": len(self.curves["train/loss"]),
+                   "convergence_quality": len(accuracy), "accuracy_consistency": len(accuracy)}
+        short = [name for name, needed in scores.MIN_HISTORY.items() if history[name] < needed]
+        missing = ["neuron_utilization"] * (dead is None) + ["gradient_health"] * (not self.gradient_layers)
+        return [name for name in scores.COMPONENTS if name in short + missing]
 
     def _record_curves(self, trainer: L.Trainer) -> None:
         for name in CURVES:
@@ -102,26 +137,27 @@ class HealthMonitor(L.Callback):
         severity, onset = diagnostics.overfitting(*series)
         return {"severity": severity, "onset_epoch": onset}
 
-    def _dead_ratio(self, pl_module: L.LightningModule) -> float | None:
-        """Dead units after each activation module (and LSTM outputs) on the probe batch; None when
-        the model has no such modules (e.g. functional activations) or no forward()."""
-        watched = [(n, m) for n, m in pl_module.named_modules() if isinstance(m, (*ACTIVATIONS, nn.LSTM))]
-        if self._probe is None or not watched or type(pl_module).forward is L.LightningModule.forward:
-            return None
+    def _probe_dead_units(self, pl_module: L.LightningModule, trainer: L.Trainer) -> bool:
+        """Dead units at every watched site on the probe batch; False when nothing can be probed."""
+        net = probe.network(pl_module)
+        if self._probe is None or net is None:
+            return False
         masks: dict[str, torch.Tensor] = {}
 
-        def capture(name: str, module: nn.Module, _inputs: Any, output: Any) -> None:
-            out = output[0] if isinstance(output, tuple) else output
-            masks[name] = diagnostics.dead_units(out, unit_dim=-1 if isinstance(module, nn.LSTM) else 1)
+        def capture(name: str, output: torch.Tensor, dim: int) -> None:
+            masks[name] = diagnostics.dead_units(output, unit_dim=dim)
 
-        hooks = [m.register_forward_hook(lambda mod, i, o, n=n: capture(n, mod, i, o)) for n, m in watched]
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
-            with torch.no_grad():
-                pl_module(self._probe.to(pl_module.device))
-        finally:
-            pl_module.train(was_training)
-            for hook in hooks:
-                hook.remove()
-        return diagnostics.dead_ratio(masks)
+        with probe.unit_outputs(net, capture) as sites:
+            if not sites:
+                return False
+            probe.run(net, self._probe.to(pl_module.device))
+        self.dead_by_layer = {name: mask.double().mean().item() for name, mask in masks.items()}
+        self.dead_ratios.append(diagnostics.dead_ratio(masks))
+        self._probed_epoch = trainer.current_epoch
+        return True
+
+
+def _weight_statistics(pl_module: L.LightningModule) -> dict[str, dict[str, float]]:
+    """diagnostics.weight_statistics of every weight and bias tensor of the probed network."""
+    net = probe.network(pl_module) or pl_module
+    return {name: diagnostics.weight_statistics(p) for name, p in net.named_parameters() if p.numel() > 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import lightning as L
@@ -23,3 +24,12 @@ class EpochTimer(L.Callback):
     def epoch_seconds(self) -> list[float]:
         bounds = self.starts + ([self.end] if self.end is not None else [])
         return [round(b - a, 6) for a, b in zip(bounds, bounds[1:])]
+
+
+def planned_epochs(trainer: L.Trainer) -> int:
+    """Epochs this fit will run: max_epochs, or a step budget (max_steps) in epochs."""
+    if trainer.max_epochs is not None and trainer.max_epochs > 0:
+        return trainer.max_epochs
+    batches = trainer.num_training_batches
+    steps = trainer.estimated_stepping_batches
+    return math.ceil(steps / batches) if batches and math.isfinite(batches) and math.isfinite(steps) else 1

@@ -6,7 +6,7 @@ Every score is clamped to [0, 1] and higher means healthier; a score without eno
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -34,6 +34,8 @@ RECOMMEND_BELOW: dict[str, float] = {
     "convergence_quality": 0.7,
     "accuracy_consistency": 0.7,
 }
+# Histories shorter than this (epochs) leave a component unmeasured: it scores NEUTRAL and earns no advice.
+MIN_HISTORY: dict[str, int] = {"training_stability": 3, "convergence_quality": 3, "accuracy_consistency": 5}
 CRITICAL_NEURON_UTILIZATION = 0.4
 URGENT_OVERALL = 0.5
 OPTIMAL_OVERALL = 0.7
@@ -62,7 +64,7 @@ def training_stability(train_loss: Sequence[float]) -> float:
     smooth = 1 / (1 + 3*MAD(diff(L))), MAD = median |x - median(x)|;
     recent = clamp(0.5 - (L[-1] - L[-5])) with >= 5 epochs, else 0.5."""
     loss = np.asarray(train_loss, dtype=float)
-    if loss.size < 3:
+    if loss.size < MIN_HISTORY["training_stability"]:
         return NEUTRAL
     trend = _clamp(-(loss[-1] - loss[0]) / max(abs(loss[0]), 1e-6))
     steps = np.diff(loss)
@@ -78,7 +80,7 @@ def convergence_quality(accuracy: Sequence[float]) -> float:
     final = A[-1]; improve = clamp(5*(A[-1] - A[0]));
     final_stab = 1 / (1 + 20*var(A[-5:])) (population variance) with >= 5 epochs, else 0.5."""
     acc = np.asarray(accuracy, dtype=float)
-    if acc.size < 3:
+    if acc.size < MIN_HISTORY["convergence_quality"]:
         return NEUTRAL
     improve = _clamp(5.0 * (acc[-1] - acc[0]))
     final_stab = 1.0 / (1.0 + 20.0 * float(np.var(acc[-5:]))) if acc.size >= 5 else NEUTRAL
@@ -89,7 +91,7 @@ def accuracy_consistency(accuracy: Sequence[float]) -> float:
     """1 / (1 + 10*cv), cv = std(A)/mean(A) across epochs (population std); 0 if the mean is 0,
     0.5 with < 5 epochs. This is epoch-to-epoch variation, not cross-validation."""
     acc = np.asarray(accuracy, dtype=float)
-    if acc.size < 5:
+    if acc.size < MIN_HISTORY["accuracy_consistency"]:
         return NEUTRAL
     mean = float(np.mean(acc))
     if mean == 0.0:
@@ -142,16 +144,22 @@ def overall_health(components: Mapping[str, float], weights: Mapping[str, float]
     return _clamp(sum(weights[name] * components[name] for name in COMPONENTS))
 
 
-def recommendations(components: Mapping[str, float], overall: float) -> list[str]:
-    """Plain advice for every component under its threshold, then a verdict on the overall score."""
+def recommendations(
+    components: Mapping[str, float], overall: float, unmeasured: Collection[str] = ()
+) -> list[str]:
+    """Plain advice for every measured component under its threshold, then a verdict on the overall
+    score. Unmeasured components (NEUTRAL for lack of history) earn no advice, and while any is
+    unmeasured the overall score is partly neutral, so it earns no verdict either."""
     advice = []
     for name in COMPONENTS:
         score = components[name]
-        if score >= RECOMMEND_BELOW[name]:
+        if name in unmeasured or score >= RECOMMEND_BELOW[name]:
             continue
         critical = name == "neuron_utilization" and score < CRITICAL_NEURON_UTILIZATION
         prefix = "CRITICAL: " if critical else ""
         advice.append(f"{prefix}{name} is {score:.2f}. {ADVICE[name]}")
+    if unmeasured:
+        return advice
     if overall < URGENT_OVERALL:
         advice.append(f"URGENT: overall health is {overall:.2f}; fix the issues above before trusting this model.")
     elif overall < OPTIMAL_OVERALL:

@@ -1,0 +1,1 @@
+"""Plots and Markdown reports from run and sweep artifacts."""
