@@ -36,10 +36,13 @@ train: install  ## TimeHUT's Chinatown recipe on aeon's offline UnitTest set (no
 test: dev  ## run the whole test suite (what CI runs); PYTEST_ARGS=... to narrow it
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install  ## overhead vs a plain loop, TimeHUT speed and Chinatown accuracy (writes benchmarks/RESULTS.md)
+bench: install  ## overhead, callbacks overhead, data loading, TimeHUT speed/accuracy, pruning (writes benchmarks/RESULTS.md)
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/callbacks_overhead.py --plots
+	$(BIN)/python benchmarks/data_loading.py
 	$(BIN)/python benchmarks/timehut_speed.py
 	$(BIN)/python benchmarks/timehut_accuracy.py
+	$(BIN)/python benchmarks/sweep_pruning.py
 
 slurm:  ## as root on Debian: apt-get the packages of the local SLURM cluster the `slurm` tests start
 	SLURM_CI_INSTALL=1 SLURM_CI_INSTALL_ONLY=1 tools/slurm/start-slurm.sh

@@ -40,7 +40,7 @@ BATCH_SIZE = [64]  # the digits config's default; --batch-size changes it for ev
 BARE = "Lightning alone (bare LightningModule: same net, no metrics, no logger)"
 SETUPS = {  # name -> extra overrides
     "lightsweep, same work as the plain loop (csv logger, no checkpoints)": ["callbacks=none"],
-    "lightsweep, default callbacks (+ best/last checkpoint each epoch)": [],
+    "lightsweep + best/last checkpoint each epoch (callbacks=model_checkpoint)": ["callbacks=model_checkpoint"],
 }
 
 
