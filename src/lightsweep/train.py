@@ -162,11 +162,22 @@ def main(cfg: DictConfig) -> float | list[float] | str | None:
                 cfg.callbacks = cfg.callbacks or {}
                 cfg.callbacks.optuna_pruning = pruning
         result = run(cfg)
+        _summarise(result)
     except Exception as exc:
         if _single_run():  # in a sweep the sweeper records the failed trial and goes on
             exit_on_user_error(exc)
         raise
     return PRUNED if result.status == "pruned" else result.objective
+
+
+def _summarise(result: RunResult) -> None:
+    """One line a user reads at the end of a run (machines read run.json)."""
+    import logging
+
+    shown = {k: round(v, 4) for k, v in result.metrics.items() if k in ("val/acc", "test/acc", "test/f1_macro")}
+    logging.getLogger(__name__).info(
+        f"{result.status}: {result.model_family}, {shown}, objective {result.objective}; "
+        f"details in {result.run_dir / RUN_JSON}")
 
 
 def _single_run() -> bool:
