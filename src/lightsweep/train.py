@@ -129,6 +129,10 @@ def _one_log_line_per_message() -> None:
         logging.getLogger("lightning").handlers.clear()
     # Lightning 2.6 on torch 2.13 warns about its own use of a deprecated pytree API at every step.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # The run dir always holds Hydra's snapshot before the CSV logger starts (it replaces only metrics.csv),
+    # and on a SLURM machine local runs are meant (cluster jobs go through executor=slurm).
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system")
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
