@@ -90,6 +90,7 @@ def test_a_value_the_run_did_not_produce_is_a_clear_error():
         (["objective.name=training_time", "objective.mode=health"], ALL_CALLBACKS, False, "measured quantity"),
         (["objective.mode=fancy"], ALL_CALLBACKS, False, "simple or health"),
         (["objective.mode=health", "objective.health_weight=1.5"], ALL_CALLBACKS, False, r"\[0, 1\]"),
+        (["objective.health_weight=2"], ALL_CALLBACKS, False, r"\[0, 1\]"),  # refused in simple mode too
         (["objective.direction=minimize"], ALL_CALLBACKS, False, "derived"),
         (["+objective.metric=val/acc"], ALL_CALLBACKS, False, "objective.name"),
     ],
@@ -104,6 +105,13 @@ def test_an_unknown_name_is_refused_while_the_direction_resolves():
 
     with pytest.raises(InterpolationResolutionError, match="val_accuracy, accuracy, test_accuracy"):
         plain(compose(["objective.name=loss"]))
+
+
+def test_an_unknown_name_on_the_command_line_is_our_one_line_message():
+    proc = cli("objective.name=loss")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("lightsweep: error: objective.name='loss' is not valid: give one of val_accuracy")
 
 
 def test_test_data_objectives_are_allowed_in_single_runs():

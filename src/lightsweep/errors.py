@@ -26,6 +26,8 @@ def describe_user_error(exc: BaseException) -> str | None:
 
     if isinstance(exc, ConfigError):
         return str(exc)
+    if isinstance(exc, (HydraException, OmegaConfBaseException)) and (ours := _config_error_cause(exc)):
+        return str(ours)  # raised inside one of our resolvers: our message, not Hydra's/OmegaConf's wrapping
     if isinstance(exc, MissingConfigException):
         found = re.search(r"Could not find '([^']+)'", str(exc))
         missing = found.group(1) if found else (exc.missing_cfg_file or "?")
@@ -43,6 +45,13 @@ def describe_user_error(exc: BaseException) -> str | None:
         return f"{exc.full_key} has no value (??? in the config): set it, e.g. {exc.full_key}=<value>."
     if isinstance(exc, OmegaConfBaseException):
         return _first_line(exc)
+    return None
+
+
+def _config_error_cause(exc: BaseException) -> ConfigError | None:
+    while (exc := exc.__cause__ or exc.__context__) is not None:  # OmegaConf chains by context, not cause
+        if isinstance(exc, ConfigError):
+            return exc
     return None
 
 

@@ -97,7 +97,7 @@ def check_objective(cfg: Mapping[str, Any], in_sweep: bool) -> None:
     if mode not in MODES:
         raise ConfigError(f"objective.mode={mode!r} is not valid: use simple or health.")
     weight = objective.get("health_weight")
-    if mode == "health" and not (isinstance(weight, (int, float)) and 0.0 <= weight <= 1.0):
+    if isinstance(weight, bool) or not (isinstance(weight, (int, float)) and 0.0 <= weight <= 1.0):
         raise ConfigError(f"objective.health_weight={weight!r} must be a number in [0, 1] (default 0.3).")
     if objective.get("direction") != direction(objective["name"]):
         raise ConfigError(
