@@ -111,3 +111,11 @@ def test_a_sweep_on_test_data_is_refused_before_any_trial(tmp_path):
 def test_the_sampler_is_selectable(tmp_path, choice, sampler):
     proc, _ = sweep(tmp_path, "model=cnn", "+sweep=simple", f"hydra/sweeper/sampler={choice}", "hydra.sweeper.n_trials=0")
     assert proc.returncode == 0 and f"sampler {sampler}," in proc.stdout + proc.stderr
+
+
+def test_report_of_a_sweep_without_storage_is_one_clear_line(tmp_path):
+    (tmp_path / "study.json").write_text(json.dumps({"study_name": "cnn-digits-simple-none", "storage": None}))
+    proc = cli("lightsweep", "report", str(tmp_path))
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert "hydra.sweeper.storage=null" in lines[0] and not (tmp_path / "report.md").exists()

@@ -49,23 +49,22 @@ def train_entry() -> None:
 def main() -> None:
     args = sys.argv[1:]
     command = args[0] if args else "--help"
+    rest = [a for a in args[1:] if a != "--debug"]  # guarded() reads --debug itself
     if command == "train":
         sys.argv = [sys.argv[0]] + args[1:]
         train_entry()
-    elif command == "reproduce" and len([a for a in args[1:] if a != "--debug"]) == 1:
+    elif command == "reproduce" and len(rest) == 1:
         from lightsweep.reproduce import reproduce
 
-        run_dir = next(a for a in args[1:] if a != "--debug")
-        sys.exit(guarded(lambda: reproduce(run_dir)))
-    elif command == "report" and len([a for a in args[1:] if a != "--debug"]) == 1:
+        sys.exit(guarded(lambda: reproduce(rest[0])))
+    elif command == "report" and len(rest) == 1:
         from lightsweep.sweep.report import write_report
 
-        sweep_dir = next(a for a in args[1:] if a != "--debug")
-        print(guarded(lambda: write_report(sweep_dir)))
+        print(guarded(lambda: write_report(rest[0])))
     elif command == "dashboard":
         from lightsweep.sweep.dashboard import main as dashboard
 
-        guarded(lambda: dashboard([a for a in args[1:] if a != "--debug"]))
+        guarded(lambda: dashboard(rest))
     elif command in ("--help", "-h", "help"):
         print(USAGE)
     else:

@@ -71,11 +71,22 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
                  f"pruner {self.pruner_spec['_target_'].rsplit('.', 1)[-1]}, directions {directions}")
         try:
             self._run_trials(study, space, fixed_params, fixed_overrides, len(directions))
-        finally:
-            if self.report and storage_url:
-                from lightsweep.sweep.report import write_report
+        except Exception:  # not on Ctrl-C: `lightsweep report DIR` writes one on demand
+            self._write_report(storage_url)  # what ran so far, beside the error that stopped the sweep
+            raise
+        self._write_report(storage_url)
 
-                log.info(f"Report: {write_report(self.sweep_dir)}")
+    def _write_report(self, storage_url: str | None) -> None:
+        """The study report; a failure here is logged, never hides the sweep's own outcome."""
+        if not (self.report and storage_url):
+            return
+        from lightsweep.sweep.report import write_report
+
+        try:
+            log.info(f"Report: {write_report(self.sweep_dir)}")
+        except Exception as exc:
+            log.warning(f"Report not written ({type(exc).__name__}: {exc}); "
+                        f"retry with `lightsweep report {self.sweep_dir}`")
 
     def _run_trials(self, study: optuna.Study, space: dict, fixed_params: dict, fixed_overrides: list[str],
                     n_objectives: int) -> None:
@@ -165,7 +176,7 @@ def _check_resumable(study: optuna.Study, directions: list[str], command: list[s
 
 def _fail_stale_trials(study: optuna.Study) -> None:
     """Trials left RUNNING by an interrupted sweep will never report: tell them FAIL."""
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # WAITING ones are queued work
         study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: left running by an earlier sweep")
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         log.warning(f"Trial {trial.number} was left running by an interrupted sweep: recorded as FAIL")

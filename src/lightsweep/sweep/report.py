@@ -5,13 +5,14 @@ updated with the same figures for machines."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lightsweep.runinfo import RUN_JSON
+from lightsweep.errors import ConfigError
+from lightsweep.runinfo import RUN_JSON, read_run
 from lightsweep.sweep.plots import write_plots
 from lightsweep.sweep.study import best_command, open_storage, read_study_json, write_study_json
 
@@ -22,12 +23,16 @@ def write_report(sweep_dir: str | Path) -> Path:
 
     sweep_dir = Path(sweep_dir)
     meta = read_study_json(sweep_dir)
-    study = optuna.load_study(study_name=meta["study_name"], storage=open_storage(meta["storage"]))
+    try:
+        study = optuna.load_study(study_name=meta["study_name"], storage=open_storage(meta["storage"]))
+    except KeyError:
+        raise ConfigError(f"study {meta['study_name']!r} is not in {meta['storage']}: was the storage moved "
+                          "or deleted? Point study.json's storage at it, or rerun the sweep.") from None
     names = _names((meta.get("objective") or {}).get("name"), len(study.directions))
     rows = [_row(t, study.user_attrs.get("monitor", "value")) for t in study.get_trials(deepcopy=False)]
     best = _best_trials(study)
     summary = {
-        "states": _count(r["state"] for r in rows),
+        "states": dict(Counter(r["state"] for r in rows)),
         "epochs_trained": sum(r["epochs"] or 0 for r in rows),
         "epochs_without_pruning": sum(_budget(r) for r in rows),
         "importances": {n: _importances(study, i, len(names)) for i, n in enumerate(names)},
@@ -73,8 +78,7 @@ def _budget(row: dict[str, Any]) -> int:
 
 
 def _run_json(run_dir: str | None) -> dict[str, Any]:
-    path = Path(run_dir or "") / RUN_JSON
-    return json.loads(path.read_text()) if run_dir and path.is_file() else {}
+    return read_run(Path(run_dir)) if run_dir and (Path(run_dir) / RUN_JSON).is_file() else {}
 
 
 def _best_trials(study: Any) -> list[Any]:
@@ -117,9 +121,11 @@ def _importances(study: Any, index: int, n_objectives: int) -> dict[str, float]:
 
 
 def _write_best_dir(folder: Path, best: dict[str, Any], meta: dict[str, Any], study: Any) -> None:
-    """best/: the best trial's checkpoint (the weights it was tested with), run.json and hyperparameters."""
+    """best/: the best trial's checkpoint (the weights it was tested with), run.json and hyperparameters.
+    Built beside it and swapped in, so a failure never leaves a half-built or missing best/."""
     import yaml
 
+    final, folder = folder, folder.with_name(f".{folder.name}.building")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     record = _run_json(best["run_dir"])
@@ -136,13 +142,8 @@ def _write_best_dir(folder: Path, best: dict[str, Any], meta: dict[str, Any], st
         "command": best["command"], "run_dir": best["run_dir"],
         "checkpoint": source.name if source.is_file() else None,
     }, sort_keys=False))
-
-
-def _count(states: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for state in states:
-        counts[state] = counts.get(state, 0) + 1
-    return counts
+    shutil.rmtree(final, ignore_errors=True)
+    folder.rename(final)
 
 
 def _fmt(value: Any) -> str:

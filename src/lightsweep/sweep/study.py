@@ -26,9 +26,10 @@ def open_storage(url: str) -> Any:
     """An Optuna RDB storage; SQLite waits up to a minute for a lock (parallel jobs report at once)."""
     import optuna
 
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith(_SQLITE) else {}
+    engine_kwargs = {}
     if url.startswith(_SQLITE):
         Path(url[len(_SQLITE):]).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": 60}}
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
@@ -49,7 +50,6 @@ def load_trial(storage_url: str, study_name: str, number: int) -> Any:
 def write_study_json(sweep_dir: str | Path, record: dict[str, Any]) -> None:
     from lightsweep.runinfo import write_json_atomic
 
-    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
     write_json_atomic(Path(sweep_dir) / STUDY_JSON, record)
 
 
@@ -60,7 +60,13 @@ def read_study_json(sweep_dir: str | Path) -> dict[str, Any]:
             f"{sweep_dir} is not a lightsweep sweep dir: it has no {STUDY_JSON}. Pass the directory a "
             "`python train.py -m ... +sweep=<simple|health|efficiency>` run printed (under multirun/)."
         )
-    return json.loads(path.read_text())
+    record = json.loads(path.read_text())
+    if not record.get("storage"):
+        raise ConfigError(
+            f"{sweep_dir}: its sweep kept the study in memory (hydra.sweeper.storage=null), so there is no study "
+            "to report or serve. Rerun it with a storage (the +sweep=simple default is a SQLite file)."
+        )
+    return record
 
 
 def best_command(overrides: list[str]) -> str:
