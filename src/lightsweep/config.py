@@ -8,6 +8,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from lightsweep.objective import direction
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
 
@@ -33,21 +35,14 @@ def _wandb_offline() -> bool:
     return not os.environ.get("WANDB_API_KEY")
 
 
-def _objective_direction(name):
-    """objective.direction from objective.name: maximize|minimize, or a list of them for a list."""
-    from lightsweep.objective import direction
-
-    return direction(name)
-
-
 def register_resolvers() -> None:
     """Resolvers used by conf/ (idempotent)."""
     if not OmegaConf.has_resolver("lightsweep.wandb_offline"):
         OmegaConf.register_resolver(
             "lightsweep.wandb_offline", _wandb_offline
         )
-    if not OmegaConf.has_resolver("objective_direction"):
-        OmegaConf.register_resolver("objective_direction", _objective_direction)
+    if not OmegaConf.has_resolver("objective_direction"):  # objective.direction from objective.name
+        OmegaConf.register_resolver("objective_direction", direction)
 
 
 def compose(overrides: list[str] | None = None, output_dir: str | Path | None = None):

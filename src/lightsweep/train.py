@@ -6,6 +6,7 @@ torch and Lightning are imported inside `run`.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +123,6 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
 def _one_log_line_per_message() -> None:
     """Lightning's `lightning` logger has its own console handler and also propagates to the root
     logger; when Hydra has configured the root (console + train.log) every line would print twice."""
-    import logging
     import warnings
 
     if logging.getLogger().handlers:
@@ -176,8 +176,6 @@ def main(cfg: DictConfig) -> float | list[float] | str | None:
 
 def _summarise(result: RunResult) -> None:
     """One line a user reads at the end of a run (machines read run.json)."""
-    import logging
-
     shown = {k: round(v, 4) for k, v in result.metrics.items() if k in ("val/acc", "test/acc", "test/f1_macro")}
     logging.getLogger(__name__).info(
         f"{result.status}: {result.model_family}, {shown}, objective {result.objective}; "

@@ -3,8 +3,8 @@
 Per epoch wall time and samples/s; peak CPU RSS of this process during fit (the peak is reset when
 training starts, so runs sharing a process in a sweep are measured separately) and peak CUDA memory;
 FLOPs of one real training step (forward + backward of the first batch) counted once by torch's
-FlopCounterMode; inference speed (no-grad forward of the first batch, median of 5); parameter count and
-model size."""
+FlopCounterMode; inference speed (no-grad forward of the first batch's first probe.KEPT_INPUTS samples,
+median of 5); parameter count and model size."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class EfficiencyProfiler(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if self._inputs is None:
-            self._inputs = batch[0].detach()
+            self._inputs = probe.inputs_of(batch)
         if self.count_flops and self.flops_per_step is None and self._counter is None:
             self._counter = FlopCounterMode(display=False)
             self._counter.__enter__()  # spans this step's forward and backward, closed at batch end
@@ -80,7 +80,7 @@ class EfficiencyProfiler(L.Callback):
         return {"efficiency": self.report}
 
     def _inference_speed(self, pl_module: L.LightningModule) -> float | None:
-        """Samples/s of a no-grad eval-mode forward pass of the first training batch (median of 5)."""
+        """Samples/s of a no-grad eval-mode forward pass of the kept inputs (median of 5)."""
         net = probe.network(pl_module)
         if net is None or self._inputs is None:
             return None

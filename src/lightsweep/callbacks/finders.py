@@ -24,7 +24,9 @@ from lightsweep.errors import ConfigError
 
 
 class SafeBatchSizeFinder(BatchSizeFinder):
-    report: dict[str, Any] = {}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # Lightning's BatchSizeFinder arguments
+        super().__init__(*args, **kwargs)
+        self.report: dict[str, Any] = {}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         initial = lightning_getattr(pl_module, self._batch_arg_name)

@@ -51,7 +51,7 @@ class HealthMonitor(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         self._grab_gradients = batch_idx == 0 and self._scheduled(trainer)
         if self._probe is None:
-            self._probe = batch[0][: self.probe_size].detach().clone()
+            self._probe = probe.inputs_of(batch, self.probe_size)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         if not self._grab_gradients:
@@ -68,10 +68,11 @@ class HealthMonitor(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._scheduled(trainer):
             return
-        weights = torch.cat([p.detach().flatten() for p in pl_module.parameters() if p.requires_grad]).abs()
+        weights = diagnostics.weight_statistics(
+            torch.cat([p.detach().flatten() for p in pl_module.parameters() if p.requires_grad]))
         logged = {"health/gradient_health": scores.gradient_health(self.gradient_layers),
-                  "health/dead_weight_share": (weights < diagnostics.DEAD_WEIGHT).float().mean(),
-                  "health/saturated_weight_share": (weights > diagnostics.SATURATED_WEIGHT).float().mean()}
+                  "health/dead_weight_share": weights["dead_share"],
+                  "health/saturated_weight_share": weights["saturated_share"]}
         if self._probe_dead_units(pl_module, trainer):
             logged["health/dead_unit_ratio"] = self.dead_ratios[-1]
         pl_module.log_dict(logged)  # one call: each self.log costs Lightning ~0.7 ms
@@ -159,5 +160,5 @@ class HealthMonitor(L.Callback):
 
 def _weight_statistics(pl_module: L.LightningModule) -> dict[str, dict[str, float]]:
     """diagnostics.weight_statistics of every weight and bias tensor of the probed network."""
-    net = probe.network(pl_module) or pl_module
+    net = probe.weights_network(pl_module)
     return {name: diagnostics.weight_statistics(p) for name, p in net.named_parameters() if p.numel() > 1}

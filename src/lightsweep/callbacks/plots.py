@@ -65,7 +65,7 @@ class PlotWriter(L.Callback):
                 files.append(plots.dead_units(health["dead_units_by_layer"], self.dirpath / "dead_units.png", self.dpi))
             else:
                 skipped["dead_units"] = "no activation sites were probed"
-        net = probe.network(pl_module) or pl_module
+        net = probe.weights_network(pl_module)
         tensors = {name: p.detach().float().cpu().numpy() for name, p in net.named_parameters()}
         files.append(plots.weight_distributions(tensors, self.dirpath / "weights.png", self.dpi))
         matrix = self._confusion(pl_module)

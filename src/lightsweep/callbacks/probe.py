@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+KEPT_INPUTS = 256  # inputs kept from a training batch to measure on: all of a usual batch, never a huge one
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.ELU, nn.Tanh, nn.Sigmoid)
 
 # (name, module) -> unit outputs: torch.Tensor with units on `dim`
@@ -29,6 +30,16 @@ def network(pl_module: L.LightningModule) -> nn.Module | None:
         return pl_module
     encoder = getattr(pl_module, "encoder", None)
     return encoder if isinstance(encoder, nn.Module) else None
+
+
+def weights_network(pl_module: L.LightningModule) -> nn.Module:
+    """Whose weights callbacks inspect or prune: the probed network, else the whole module."""
+    return network(pl_module) or pl_module
+
+
+def inputs_of(batch: Any, size: int = KEPT_INPUTS) -> torch.Tensor:
+    """A detached copy of the first `size` inputs of a batch: a probe that keeps no whole batch alive."""
+    return batch[0][:size].detach().clone()
 
 
 def run(net: nn.Module, probe: torch.Tensor) -> Any:

@@ -4,8 +4,9 @@ The weights of the probed network's Linear and Conv layers are pruned at the end
 the target sparsity rising linearly from 0 (before start_epoch) to `sparsity` (at end_epoch, default
 the last planned epoch). torch's pruning is iterative, so each epoch prunes the share of the
 still-unpruned weights that brings the total to the target. run.json "pruning" gets the sparsity
-reached and the FLOPs pruning removed, counted by FlopCounterMode on a forward pass before and after:
-masks zero weights inside dense tensors that dense kernels still multiply, so that figure is 0."""
+reached and the FLOPs pruning removed, counted by FlopCounterMode on a forward pass of the first training
+batch's first probe.KEPT_INPUTS samples before and after: masks zero weights inside dense tensors that dense
+kernels still multiply, so that figure is 0."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ class ScheduledPruning(ModelPruning):
                 f"callbacks.model_pruning cannot prune {type(pl_module).__name__}: it keeps a running weight "
                 "average, which would pair pruned with unpruned tensors. Drop model_pruning for this model."
             )
-        self._net = probe.network(pl_module) or pl_module
+        self._net = probe.weights_network(pl_module)
         self._parameters_to_prune = [(m, "weight") for m in self._net.modules() if isinstance(m, PRUNABLE)]
         if not self._parameters_to_prune:
             raise ConfigError(
@@ -76,7 +77,7 @@ class ScheduledPruning(ModelPruning):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if self._inputs is None:
-            self._inputs = batch[0].detach()
+            self._inputs = probe.inputs_of(batch)
             self._dense_flops = self._forward_flops()
 
     def target(self, epoch: int) -> float:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import AutoLocator, FuncFormatter, LogLocator, MaxNLocator, NullLocator
@@ -103,9 +104,9 @@ def weight_distributions(tensors: Mapping[str, np.ndarray], path: Path, dpi: int
         if values.size:
             counts, edges = np.histogram(values, bins=60)
             ax.stairs(counts, edges, fill=True, color="tab:blue")  # one artist, not 60 bar patches
-            dead = float(np.mean(np.abs(values) < diagnostics.DEAD_WEIGHT))
-            saturated = float(np.mean(np.abs(values) > diagnostics.SATURATED_WEIGHT))
-            ax.set_title(f"{kind}s: {values.size} values, dead {dead:.1%}, saturated {saturated:.1%}", fontsize=8)
+            stats = diagnostics.weight_statistics(torch.from_numpy(values))
+            ax.set_title(f"{kind}s: {values.size} values, dead {stats['dead_share']:.1%}, "
+                         f"saturated {stats['saturated_share']:.1%}", fontsize=8)
             for edge in (-diagnostics.SATURATED_WEIGHT, diagnostics.SATURATED_WEIGHT):
                 if values.min() <= edge <= values.max():
                     ax.axvline(edge, color="tab:red", linestyle=":")
