@@ -8,10 +8,11 @@ import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 RUN_JSON = "run.json"
 _VERSIONED = ("torch", "lightning", "hydra-core", "optuna", "torchmetrics", "omegaconf")
@@ -60,18 +61,24 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_atomically(dest: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """write(handle) into a temp file beside `dest`, then rename it to `dest`: readers never see a partial
+    file and a failure leaves nothing behind; the unique temp name lets parallel runs write the same file."""
+    handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
+    part = Path(handle.name)
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(_json_safe(data), handle, indent=2, sort_keys=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with handle:
+            write(handle)
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """JSON written with write_atomically: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n"
+    write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:

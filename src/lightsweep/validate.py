@@ -96,8 +96,27 @@ def _locate(target: str, where: str) -> Any:
 
 
 def _parameters(target: Any) -> tuple[dict[str, Any], bool]:
-    """Annotated parameters of a class's __init__ (or a function), and whether it takes **kwargs."""
-    func = target.__init__ if inspect.isclass(target) else target
+    """Annotated parameters of a class's __init__ (or a function), and whether it takes any keyword.
+
+    Our own classes pass **kwargs up to their parent: the parents' named parameters are merged in, so
+    only a chain ending without an explicit signature takes anything. A third-party **kwargs may go
+    elsewhere (DDPStrategy's go to DistributedDataParallel): such a class takes anything."""
+    if not inspect.isclass(target):
+        return _own_parameters(target)
+    params: dict[str, Any] = {}
+    for cls in target.__mro__:
+        if cls is object or "__init__" not in vars(cls):
+            continue
+        own, takes_kwargs = _own_parameters(cls.__init__)
+        params = {**own, **params}  # a subclass's own parameter (and hint) wins
+        if not takes_kwargs:
+            return params, False
+        if not cls.__module__.startswith("lightsweep."):
+            return params, True
+    return params, True
+
+
+def _own_parameters(func: Any) -> tuple[dict[str, Any], bool]:
     signature = inspect.signature(func)
     try:
         hints = typing.get_type_hints(func)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from typing import IO
 import numpy as np
 
 from lightsweep.errors import ConfigError
+from lightsweep.runinfo import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +65,6 @@ def fetch(url: str, dest: Path, sha256: str | None, what: str) -> Path:
             f"{what}: {dest.resolve()} is missing and downloading it failed ({_reason(exc)}). {by_hand}"
         ) from exc
     return dest
-
-
-def write_atomically(dest: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """write(handle) into a temp file beside `dest`, then rename it to `dest`: readers never see a partial
-    file and a failure leaves nothing behind; the unique temp name lets parallel runs write the same file."""
-    handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
-    part = Path(handle.name)
-    try:
-        with handle:
-            write(handle)
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
 
 
 def _reason(exc: BaseException) -> str:

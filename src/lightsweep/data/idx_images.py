@@ -41,10 +41,10 @@ class IdxImageDataModule(ImageDataModule):
         self, name: str, data_dir: str, url: str, files: Mapping[str, str | None] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(name, data_dir, url, files or dict.fromkeys(FILES.values()), **kwargs)
-        unknown = set(self.files) - set(FILES.values())
-        if unknown:
+        if set(self.files) != set(FILES.values()):  # decode() reads exactly these four
             raise ConfigError(
-                f"dataset.files has unknown IDX files {sorted(unknown)}; expected {sorted(FILES.values())}."
+                f"dataset.files must list exactly the four IDX files {sorted(FILES.values())}; "
+                f"got {sorted(self.files)}."
             )
 
     def decode(self) -> dict[str, np.ndarray]:

@@ -18,14 +18,13 @@ from typing import Literal
 import numpy as np
 
 from lightsweep.data.download import cached_arrays, fetch
-from lightsweep.data.keras_text import read_keras_text
+from lightsweep.data.keras_text import load_keras_corpus
 from lightsweep.data.text import TextDataModule
 from lightsweep.data.tokenizer import corpus_from_texts
 from lightsweep.errors import ConfigError
 
 RAW_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 RAW_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
-KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 KERAS_FILES = {  # file -> SHA-256: the npz's is the one Keras pins; Keras pins the word index by MD5 (bfafd718...)
     "imdb.npz": "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
     "imdb_word_index.json": "027313fe9a320280f3bf0fac5baf58c4a683cf39a7ed9c3d3d3912bde4284cf6",
@@ -104,13 +103,7 @@ class ImdbDataModule(TextDataModule):
         if self.source == "tfds":
             return read_tfds_corpus(self.tfds_name, self.tfds_dir)
         if self.format == "keras":
-            paths = {f: fetch(KERAS_URL + f, self.data_dir / f, sha, "dataset imdb")
-                     for f, sha in KERAS_FILES.items()}
-            return cached_arrays(
-                self.data_dir / "imdb_keras_corpus.npz",
-                lambda: read_keras_text(paths["imdb.npz"], paths["imdb_word_index.json"]),
-                sources=list(paths.values()),
-            )
+            return load_keras_corpus("imdb", self.data_dir, KERAS_FILES)
         folder = self.data_dir / "aclImdb"
         if folder.is_dir():
             source, sources = folder, [d for d in folder.glob("*/*") if d.is_dir()]  # a changed folder: new mtime

@@ -19,12 +19,11 @@ from typing import Literal
 import numpy as np
 
 from lightsweep.data.download import cached_arrays, fetch
-from lightsweep.data.keras_text import read_keras_text
+from lightsweep.data.keras_text import load_keras_corpus
 from lightsweep.data.text import TextDataModule
 from lightsweep.data.tokenizer import corpus_from_texts, pack_words
 from lightsweep.errors import ConfigError
 
-KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 KERAS_FILES = {  # file -> SHA-256; Keras pins only an MD5 for the word index, so it is not checked
     "reuters.npz": "d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916",
     "reuters_word_index.json": None,
@@ -106,14 +105,15 @@ class ReutersDataModule(TextDataModule):
 
     def load_corpus(self) -> dict[str, np.ndarray]:
         if self.format == "keras":
-            paths = {f: fetch(KERAS_URL + f, self.data_dir / f, sha, "dataset reuters")
-                     for f, sha in KERAS_FILES.items()}
-            return cached_arrays(
-                self.data_dir / "reuters_keras_corpus.npz",
-                lambda: read_keras_text(paths["reuters.npz"], paths["reuters_word_index.json"]),
-                sources=list(paths.values()),
-            )
+            return load_keras_corpus("reuters", self.data_dir, KERAS_FILES)
         extracted = [self.data_dir / name for name in SGML_FILES if (self.data_dir / name).is_file()]
+        if extracted and len(extracted) < len(SGML_FILES):  # a partial corpus would train silently on less
+            missing = next(name for name in SGML_FILES if not (self.data_dir / name).is_file())
+            raise ConfigError(
+                f"dataset reuters: {self.data_dir} holds {len(extracted)} of the {len(SGML_FILES)} reut2-*.sgm files "
+                f"({missing} is missing). Extract all {len(SGML_FILES)} from {SGML_URL}, "
+                "or remove them to read the tarball."
+            )
         sources = extracted or [fetch(SGML_URL, self.data_dir / Path(SGML_URL).name, SGML_SHA256, "dataset reuters")]
         source = self.data_dir if extracted else sources[0]
         return cached_arrays(self.data_dir / "reuters_sgml_corpus.npz", lambda: read_sgml_corpus(source), sources)

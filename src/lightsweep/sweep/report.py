@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lightsweep.errors import ConfigError
-from lightsweep.runinfo import RUN_JSON, read_run
+from lightsweep.runinfo import RUN_JSON, read_run, write_atomically
 from lightsweep.sweep.plots import write_plots
 from lightsweep.sweep.study import best_command, open_storage, read_study_json, write_study_json
 
@@ -44,7 +44,8 @@ def write_report(sweep_dir: str | Path) -> Path:
     plots = write_plots(study, names, summary["importances"], sweep_dir / "plots")
     write_study_json(sweep_dir, {**meta, **summary})
     path = sweep_dir / "report.md"
-    path.write_text(_markdown(meta, study, names, summary, [p.relative_to(sweep_dir) for p in plots]))
+    text = _markdown(meta, study, names, summary, [p.relative_to(sweep_dir) for p in plots])
+    write_atomically(path, lambda handle: handle.write(text.encode()))
     return path
 
 
