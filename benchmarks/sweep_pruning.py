@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def sweep(workdir: Path, trials: int, epochs: int, pruner: str, startup: int | None) -> dict:
     """Run (or resume) one sweep in workdir; its study.json."""
-    name = f"cnn-digits-health-{pruner}" + (f"-startup{startup}" if startup is not None and pruner != "none" else "")
+    with_startup = startup is not None and pruner != "none"
+    name = f"cnn-digits-health-{pruner}" + (f"-startup{startup}" if with_startup else "")
     args = ["-m", "model=cnn", "dataset=digits", "+sweep=health", f"hydra.sweeper.n_trials={trials}",
             f"trainer.max_epochs={epochs}", f"hydra/sweeper/pruner={pruner}", f"hydra.sweeper.study_name={name}"]
-    if name.endswith(f"-startup{startup}"):
+    if with_startup:
         args.append(f"hydra.sweeper.pruner.n_startup_trials={startup}")
     subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=workdir, check=True,
                    stdout=subprocess.DEVNULL)
@@ -56,7 +57,8 @@ def main() -> None:
         rows.append(f"| {pruner} | {states} | {study['epochs_trained']} | {best:.4f} | {trial_s:.0f} |")
     startup = "" if opts.startup is None else f" --startup {opts.startup}"
     command = f"python benchmarks/sweep_pruning.py --trials {opts.trials} --epochs {opts.epochs} --pruner {opts.pruner}{startup}"
-    write_section(f"sweep-pruning-{opts.pruner}{startup.replace(' --', '-').replace(' ', '')}", "\n".join([
+    key = f"sweep-pruning-{opts.pruner}" + (f"-startup{opts.startup}" if opts.startup is not None else "")
+    write_section(key, "\n".join([
         f"## Sweep with and without pruning ({opts.pruner}{startup}): CNN on digits, +sweep=health", "",
         f"`{command}` on {machine()}.",
         f"{opts.trials} trials of at most {opts.epochs} epochs (early stopping may end one sooner), seed 42; "

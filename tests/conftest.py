@@ -25,11 +25,41 @@ SHRINK = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No test fetches a real dataset from the internet (cli() children inherit it); the download tests
+    against a local server remove it."""
+    monkeypatch.setenv("LIGHTSWEEP_OFFLINE", "1")
+
+
+IMDB_PER_GROUP = 40  # real reviews per (split, label) in the tiny IMDB copy (tiny_imdb)
+
+
 def shared_data(name: str) -> Path:
     folder = SHARED_DATA / name
     if not folder.is_dir():
         pytest.skip(f"real data for {name} not found at {folder} (set LIGHTSWEEP_TEST_DATA)")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_imdb(tmp_path_factory) -> Path:
+    """<data_dir>/imdb/aclImdb/{train,test}/{neg,pos}/ with the first IMDB_PER_GROUP real reviews of each group;
+    session-scoped so the real tarball is scanned once for all test files."""
+    from lightsweep.data.imdb import raw_reviews
+
+    source = shared_data("imdb") / "aclImdb_v1.tar.gz"
+    root = tmp_path_factory.mktemp("data") / "imdb"
+    taken: dict[tuple[str, int], int] = {}
+    for split, label, review_id, text in raw_reviews(source):
+        if taken.get((split, label), 0) < IMDB_PER_GROUP:
+            taken[(split, label)] = taken.get((split, label), 0) + 1
+            path = root / "aclImdb" / split / ("neg", "pos")[label] / f"{review_id}_{7 * label + 1}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        elif len(taken) == 4 and min(taken.values()) == IMDB_PER_GROUP:
+            break
+    return root
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ applies its suggestion, and callbacks=default behaves for every model family."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -104,24 +105,24 @@ class HungryNet(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _fit_hungry(finder: SafeBatchSizeFinder, batch_size: int) -> HungryData:
+def _fit_hungry(finder: SafeBatchSizeFinder, batch_size: int, root: Path) -> HungryData:
     data = HungryData(batch_size)
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[finder], default_root_dir="/tmp")
+                        enable_model_summary=False, callbacks=[finder], default_root_dir=root)
     trainer.fit(HungryNet(), datamodule=data)
     return data
 
 
-def test_batch_size_finder_backs_off_after_a_real_out_of_memory_error():
+def test_batch_size_finder_backs_off_after_a_real_out_of_memory_error(tmp_path):
     finder = SafeBatchSizeFinder(init_val=2, max_trials=4, steps_per_trial=1)
-    data = _fit_hungry(finder, 2)  # 2 runs, 4 runs out of memory: back to 2, and training proceeds
+    data = _fit_hungry(finder, 2, tmp_path)  # 2 runs, 4 runs out of memory: back to 2, and training proceeds
     assert finder.report["batch_size"] == data.batch_size == 2 and finder.report["sizes_that_ran"] == [2]
 
 
-def test_batch_size_finder_stops_clearly_when_no_size_fits():
+def test_batch_size_finder_stops_clearly_when_no_size_fits(tmp_path):
     finder = SafeBatchSizeFinder(init_val=8, max_trials=1, steps_per_trial=1)
     with pytest.raises(ConfigError, match="no batch size fits in memory"):
-        _fit_hungry(finder, 8)  # 8 fails and the search ends on the untried 4: never train on it
+        _fit_hungry(finder, 8, tmp_path)  # 8 fails and the search ends on the untried 4: never train on it
 
 
 def test_lr_finder_applies_its_suggestion(run_cfg, tmp_path):

@@ -17,6 +17,12 @@ from lightsweep.errors import ConfigError
 
 
 @pytest.fixture
+def online(monkeypatch):
+    """Undo conftest's LIGHTSWEEP_OFFLINE=1 for tests that really download (from loopback only)."""
+    monkeypatch.delenv("LIGHTSWEEP_OFFLINE")
+
+
+@pytest.fixture
 def server(tmp_path):
     """An HTTP server in a thread serving tmp_path/served; yields (base URL, folder, requested paths)."""
     folder = tmp_path / "served"
@@ -39,7 +45,7 @@ def leftovers(folder):
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
 
 
-def test_fetch_downloads_checks_and_keeps_the_file(server, tmp_path):
+def test_fetch_downloads_checks_and_keeps_the_file(online, server, tmp_path):
     url, served, requested = server
     payload = np.random.default_rng(0).bytes(3 << 20)  # several read chunks
     (served / "blob.bin").write_bytes(payload)
@@ -50,7 +56,7 @@ def test_fetch_downloads_checks_and_keeps_the_file(server, tmp_path):
     assert requested.count("/blob.bin") == 1
 
 
-def test_checksum_mismatch_is_refused_and_nothing_is_kept(server, tmp_path):
+def test_checksum_mismatch_is_refused_and_nothing_is_kept(online, server, tmp_path):
     url, served, _ = server
     (served / "blob.bin").write_bytes(b"tampered")
     dest = tmp_path / "data" / "blob.bin"
@@ -60,7 +66,7 @@ def test_checksum_mismatch_is_refused_and_nothing_is_kept(server, tmp_path):
     assert list(dest.parent.iterdir()) == []
 
 
-def test_missing_remote_file_names_path_and_url(server, tmp_path):
+def test_missing_remote_file_names_path_and_url(online, server, tmp_path):
     url, _, _ = server
     dest = tmp_path / "data" / "nope.gz"
     with pytest.raises(ConfigError, match="HTTP 404") as error:
@@ -69,7 +75,7 @@ def test_missing_remote_file_names_path_and_url(server, tmp_path):
     assert list(dest.parent.iterdir()) == []
 
 
-def test_unreachable_source_is_one_clear_line(tmp_path):
+def test_unreachable_source_is_one_clear_line(online, tmp_path):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -80,10 +86,9 @@ def test_unreachable_source_is_one_clear_line(tmp_path):
     assert f"Download {url} into {tmp_path / 'cifar10'}" in message and "\n" not in message
 
 
-def test_offline_switch_never_touches_the_network(server, tmp_path, monkeypatch):
-    url, served, requested = server
+def test_offline_switch_never_touches_the_network(server, tmp_path):
+    url, served, requested = server  # LIGHTSWEEP_OFFLINE=1 comes from conftest's autouse fixture
     (served / "blob.bin").write_bytes(b"x")
-    monkeypatch.setenv("LIGHTSWEEP_OFFLINE", "1")
     with pytest.raises(ConfigError, match="LIGHTSWEEP_OFFLINE=1 forbids downloading"):
         fetch(url + "blob.bin", tmp_path / "blob.bin", None, "dataset set")
     assert requested == []
@@ -119,7 +124,7 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 @pytest.mark.slow
-def test_missing_dataset_is_downloaded_then_trained_on(server, tmp_path, run_cfg):
+def test_missing_dataset_is_downloaded_then_trained_on(online, server, tmp_path, run_cfg):
     """dataset=mnist with an empty data dir: the four IDX files come over HTTP, then a real run."""
     url, served, requested = server
     rng = np.random.default_rng(0)

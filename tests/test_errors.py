@@ -35,8 +35,7 @@ def test_unknown_model_setting_lists_valid_settings():
     assert_one_line_error(cli("model=cnn", "+model.filterz=3"), "model.filterz", "filters")
 
 
-def test_missing_data_files_say_where_to_put_them(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIGHTSWEEP_OFFLINE", "1")  # a CI machine with internet must not download MNIST here
+def test_missing_data_files_say_where_to_put_them(tmp_path):  # offline (conftest): MNIST is not downloaded
     line = assert_one_line_error(
         cli("dataset=mnist", f"paths.data_dir={tmp_path}"), "train-images-idx3-ubyte.gz is missing", str(tmp_path)
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_text_datasets import tiny_imdb  # noqa: F401  (fixture: real reviews in <data_dir>/imdb/)
 
 from lightsweep.errors import ConfigError
 from lightsweep.models.lstm import LSTMClassifier, TextLSTM, reverse_within

@@ -4,6 +4,7 @@ Reuters in both real formats (Keras npz, Reuters-21578 SGML) written here in tem
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -18,9 +19,6 @@ from lightsweep.data.keras_text import read_word_index
 from lightsweep.data.reuters import ReutersDataModule
 from lightsweep.data.tokenizer import OOV, PAD, Vocabulary, WordIndexer, pad_truncate, tokenize, unpack_words
 from lightsweep.errors import ConfigError
-
-PER_GROUP = 40  # real reviews per (split, label) in the tiny IMDB copies
-
 
 def test_tokenize_lowercases_and_splits_on_html_breaks_and_punctuation():
     assert tokenize("Great film!<br /><br />Don't miss it... 10/10, Café") == [
@@ -57,23 +55,6 @@ def test_pad_truncate_keeps_the_end_or_the_start_and_pads_after():
         pad_truncate(ids, offsets, 3, "middle")
     with pytest.raises(ConfigError, match="dataset.seq_len=0"):
         pad_truncate(ids, offsets, 0)
-
-
-@pytest.fixture(scope="module")
-def tiny_imdb(tmp_path_factory) -> Path:
-    """<data_dir>/imdb/aclImdb/{train,test}/{neg,pos}/ with the first PER_GROUP real reviews of each group."""
-    source = shared_data("imdb") / "aclImdb_v1.tar.gz"
-    root = tmp_path_factory.mktemp("data") / "imdb"
-    taken: dict[tuple[str, int], int] = {}
-    for split, label, review_id, text in raw_reviews(source):
-        if taken.get((split, label), 0) < PER_GROUP:
-            taken[(split, label)] = taken.get((split, label), 0) + 1
-            path = root / "aclImdb" / split / ("neg", "pos")[label] / f"{review_id}_{7 * label + 1}.txt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        elif len(taken) == 4 and min(taken.values()) == PER_GROUP:
-            break
-    return root
 
 
 def _module(data_dir: Path, **settings) -> ImdbDataModule:
@@ -182,7 +163,8 @@ def _story(new: int, split: str, topics: list[str], title: str, body: str, has_t
 
 
 def _sgml_files(folder: Path) -> None:
-    """Two reut2-*.sgm files: ModApte train/test stories, plus stories ModApte leaves out."""
+    """The 22 reut2-*.sgm files of Reuters-21578: the first two hold ModApte train/test stories plus stories
+    ModApte leaves out, the other twenty no stories (a partial set is refused)."""
     folder.mkdir(parents=True, exist_ok=True)
     first = [_story(i, "TRAIN", ["earn"], "PROFIT UP", f"Net profit rose {i} pct &lt;ABC&gt; said")
              for i in range(1, 9)]
@@ -196,6 +178,8 @@ def _sgml_files(folder: Path) -> None:
     second += [_story(28, "TEST", ["grain"], "", "", text='<TEXT TYPE="UNPROC">&#2;\n Sorghum shipments\n&#3;</TEXT>')]
     (folder / "reut2-000.sgm").write_bytes((SGML_HEADER + "".join(first)).encode("latin-1"))
     (folder / "reut2-001.sgm").write_bytes((SGML_HEADER + "".join(second)).encode("latin-1"))
+    for number in range(2, 22):
+        (folder / f"reut2-{number:03d}.sgm").write_bytes(SGML_HEADER.encode("latin-1"))
 
 
 def test_reuters_sgml_modapte_single_topic_from_folder_and_tarball(tmp_path):
@@ -219,8 +203,7 @@ def test_reuters_sgml_modapte_single_topic_from_folder_and_tarball(tmp_path):
         assert all((a == b).all() for a, b in zip(module.splits[split].tensors, packed.splits[split].tensors))
 
 
-def test_missing_files_offline_name_the_path_and_the_official_url(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIGHTSWEEP_OFFLINE", "1")
+def test_missing_files_offline_name_the_path_and_the_official_url(tmp_path):
     cases = [
         (ImdbDataModule(str(tmp_path / "imdb")), "aclImdb_v1.tar.gz", "https://ai.stanford.edu/~amaas/data/sentiment/"),
         (ImdbDataModule(str(tmp_path / "imdb"), format="keras"), "imdb.npz", "tf-keras-datasets/imdb.npz"),
@@ -228,7 +211,7 @@ def test_missing_files_offline_name_the_path_and_the_official_url(tmp_path, monk
         (ReutersDataModule(str(tmp_path / "reuters"), format="sgml"), "reuters21578.tar.gz", "archive.ics.uci.edu"),
     ]
     for module, file, url in cases:
-        with pytest.raises(ConfigError, match=f"(?s){tmp_path}.*{file}.*{url}"):
+        with pytest.raises(ConfigError, match=f"(?s){re.escape(str(tmp_path))}.*{re.escape(file)}.*{re.escape(url)}"):
             module.setup()
 
 

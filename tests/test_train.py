@@ -41,8 +41,7 @@ def test_seeded_runs_are_identical(run_cfg, tmp_path):
     assert first.metrics == second.metrics
 
 
-def test_failed_run_writes_failed_record(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIGHTSWEEP_OFFLINE", "1")
+def test_failed_run_writes_failed_record(tmp_path):
     out = tmp_path / "run"
     cfg = compose(["dataset=mnist", f"paths.data_dir={tmp_path}/nowhere"], output_dir=out)
     with pytest.raises(ConfigError, match="train-images-idx3-ubyte.gz is missing"):
