@@ -5,7 +5,8 @@ in-memory batches) with the same optimizer, and both validate each epoch computi
 so the difference is the training loop machinery: Lightning's loops, hooks and logging plus ours.
 An epoch's time runs from the start of one epoch to the start of the next (lightsweep: run.json's
 timings.epoch_s); the first epoch of each run is dropped as warm-up. Runs alternate in one process;
-the figure is the median over all kept epochs of all repeats. Steady-state seconds per epoch
+the figures are the median over all kept epochs of all repeats and, paired, the median over repeats of
+each repeat's own ratio to the plain loop.
 
     python benchmarks/overhead.py [--repeats 5] [--epochs 11]
 """
@@ -123,14 +124,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE[0])
     args = parser.parse_args()
     BATCH_SIZE[0] = args.batch_size
-    samples: dict[str, list[float]] = {"plain PyTorch loop": [], BARE: [], **{name: [] for name in SETUPS}}
+    names = ["plain PyTorch loop", BARE, *SETUPS]
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    paired: dict[str, list[float]] = {name: [] for name in names}  # per repeat: its median / plain's median
     for _ in range(args.repeats):
-        samples["plain PyTorch loop"] += plain_epochs(args.epochs)
-        samples[BARE] += bare_lightning_epochs(args.epochs)
-        for name, extra in SETUPS.items():
-            samples[name] += lightsweep_epochs(args.epochs, extra)
-    plain = statistics.median(samples["plain PyTorch loop"])
-    rows = [f"| {name} | {statistics.median(v) * 1000:.1f} | {statistics.median(v) / plain:.2f}x |"
+        this_repeat = {"plain PyTorch loop": plain_epochs(args.epochs), BARE: bare_lightning_epochs(args.epochs)}
+        this_repeat |= {name: lightsweep_epochs(args.epochs, extra) for name, extra in SETUPS.items()}
+        for name, epochs in this_repeat.items():
+            samples[name] += epochs
+            paired[name].append(statistics.median(epochs) / statistics.median(this_repeat["plain PyTorch loop"]))
+    plain, bare = statistics.median(samples["plain PyTorch loop"]), statistics.median(samples[BARE])
+    rows = [f"| {name} | {statistics.median(v) * 1000:.1f} | {statistics.median(v) / plain:.2f}x | "
+            f"{statistics.median(paired[name]):.2f}x | {statistics.median(v) / bare:.2f}x |"
             for name, v in samples.items()]
     body = "\n".join([
         f"## Framework overhead per epoch (CNN on digits, batch size {args.batch_size}, train + validation)",
@@ -138,10 +143,11 @@ def main() -> None:
         f"`python benchmarks/overhead.py --repeats {args.repeats} --epochs {args.epochs} "
         f"--batch-size {args.batch_size}` on {machine()}.",
         f"Median epoch time over {args.repeats} alternating runs of {args.epochs} epochs each "
-        "(first epoch of each run dropped).",
+        "(first epoch of each run dropped); `paired`: the median over repeats of each repeat's ratio "
+        "(less sensitive to the machine slowing down between repeats).",
         "",
-        "| setup | ms / epoch | vs plain |",
-        "|---|---|---|",
+        "| setup | ms / epoch | vs plain | vs plain, paired | vs Lightning alone |",
+        "|---|---|---|---|---|",
         *rows,
     ])
     print(body)
