@@ -39,6 +39,7 @@ QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=fals
          "trainer.num_sanity_val_steps=0", "model=cnn", "dataset=digits", "seed=0"]
 BATCH_SIZE = [64]  # the digits config's default; --batch-size changes it for every setup
 BARE = "Lightning alone (bare LightningModule: same net, no metrics, no logger)"
+BAREBONES = "Lightning alone in its barebones mode (Trainer(barebones=True))"
 SETUPS = {  # name -> extra overrides
     "lightsweep, same work as the plain loop (csv logger, no checkpoints)": ["callbacks=none"],
     "lightsweep + best/last checkpoint each epoch (callbacks=model_checkpoint)": ["callbacks=model_checkpoint"],
@@ -107,12 +108,14 @@ class BareModule(L.LightningModule):
         return make_optimizer(self.optimizer_spec, self.parameters())
 
 
-def bare_lightning_epochs(epochs: int) -> list[float]:
+def bare_lightning_epochs(epochs: int, barebones: bool = False) -> list[float]:
+    """barebones: Lightning's own minimum-overhead mode (no logging, checkpoints, summaries, bars)."""
     torch.manual_seed(0)
     data, net, optimizer = _same_setup()
     timer = EpochTimer()
-    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, callbacks=[timer],
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    quiet = {"barebones": True} if barebones else {
+        "logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False}
+    trainer = L.Trainer(max_epochs=epochs, callbacks=[timer], num_sanity_val_steps=0, **quiet)
     trainer.fit(BareModule(net, optimizer), datamodule=data)
     return timer.epoch_seconds()[1:]
 
@@ -124,11 +127,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE[0])
     args = parser.parse_args()
     BATCH_SIZE[0] = args.batch_size
-    names = ["plain PyTorch loop", BARE, *SETUPS]
+    names = ["plain PyTorch loop", BAREBONES, BARE, *SETUPS]
     samples: dict[str, list[float]] = {name: [] for name in names}
     paired: dict[str, list[float]] = {name: [] for name in names}  # per repeat: its median / plain's median
     for _ in range(args.repeats):
-        this_repeat = {"plain PyTorch loop": plain_epochs(args.epochs), BARE: bare_lightning_epochs(args.epochs)}
+        this_repeat = {"plain PyTorch loop": plain_epochs(args.epochs),
+                       BAREBONES: bare_lightning_epochs(args.epochs, barebones=True),
+                       BARE: bare_lightning_epochs(args.epochs)}
         this_repeat |= {name: lightsweep_epochs(args.epochs, extra) for name, extra in SETUPS.items()}
         for name, epochs in this_repeat.items():
             samples[name] += epochs
