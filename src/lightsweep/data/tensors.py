@@ -97,13 +97,15 @@ class InMemoryDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return self.classes
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def on_device(self, split: str) -> TensorBatches:
+        """The split, moved once to the training GPU when there is one."""
         device = self.trainer.strategy.root_device if self.trainer is not None else None
         if device is not None and device.type == "cuda" and self.splits[split].tensors[0].device != device:
             self.splits[split] = self.splits[split].to(device)
-        return DataLoader(
-            self.splits[split], batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch
-        )
+        return self.splits[split]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.on_device(split), batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

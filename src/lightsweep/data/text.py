@@ -71,8 +71,8 @@ class TextDataModule(InMemoryDataModule):
         return self.vocabulary.size
 
     def train_dataloader(self) -> DataLoader:
-        dataset = self._loader("train", shuffle=True).dataset  # on the GPU when training there
-        lengths = (self.splits["train"].tensors[0] != PAD).sum(dim=1).cpu()
+        dataset = self.on_device("train")
+        lengths = (dataset.tensors[0] != PAD).sum(dim=1).cpu()
         sampler = LengthBucketBatchSampler(RandomSampler(range(len(dataset))), self.batch_size, lengths)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=keep_batch)
 
