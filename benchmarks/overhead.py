@@ -38,6 +38,7 @@ from lightsweep.train import run  # noqa: E402
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
          "trainer.num_sanity_val_steps=0", "model=cnn", "dataset=digits", "seed=0"]
 BATCH_SIZE = [64]  # the digits config's default; --batch-size changes it for every setup
+PLAIN = "plain PyTorch loop"
 BARE = "Lightning alone (bare LightningModule: same net, no metrics, no logger)"
 BAREBONES = "Lightning alone in its barebones mode (Trainer(barebones=True))"
 SETUPS = {  # name -> extra overrides
@@ -127,18 +128,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE[0])
     args = parser.parse_args()
     BATCH_SIZE[0] = args.batch_size
-    names = ["plain PyTorch loop", BAREBONES, BARE, *SETUPS]
+    names = [PLAIN, BAREBONES, BARE, *SETUPS]
     samples: dict[str, list[float]] = {name: [] for name in names}
     paired: dict[str, list[float]] = {name: [] for name in names}  # per repeat: its median / plain's median
     for _ in range(args.repeats):
-        this_repeat = {"plain PyTorch loop": plain_epochs(args.epochs),
+        this_repeat = {PLAIN: plain_epochs(args.epochs),
                        BAREBONES: bare_lightning_epochs(args.epochs, barebones=True),
                        BARE: bare_lightning_epochs(args.epochs)}
         this_repeat |= {name: lightsweep_epochs(args.epochs, extra) for name, extra in SETUPS.items()}
+        plain_now = statistics.median(this_repeat[PLAIN])
         for name, epochs in this_repeat.items():
             samples[name] += epochs
-            paired[name].append(statistics.median(epochs) / statistics.median(this_repeat["plain PyTorch loop"]))
-    plain, bare = statistics.median(samples["plain PyTorch loop"]), statistics.median(samples[BARE])
+            paired[name].append(statistics.median(epochs) / plain_now)
+    plain, bare = statistics.median(samples[PLAIN]), statistics.median(samples[BARE])
     rows = [f"| {name} | {statistics.median(v) * 1000:.1f} | {statistics.median(v) / plain:.2f}x | "
             f"{statistics.median(paired[name]):.2f}x | {statistics.median(v) / bare:.2f}x |"
             for name, v in samples.items()]

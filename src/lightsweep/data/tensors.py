@@ -105,7 +105,9 @@ class InMemoryDataModule(L.LightningDataModule):
         return self.splits[split]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.on_device(split), batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch)
+        return DataLoader(
+            self.on_device(split), batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
