@@ -57,3 +57,32 @@ def test_a_default_run_leaves_every_plot(run_cfg, tmp_path):
 def test_plots_need_the_health_callback(run_cfg):
     with pytest.raises(ConfigError, match="health callback"):
         run_cfg(["model=cnn", "dataset=digits", "callbacks=[model_checkpoint,plots]", "trainer.max_epochs=1"])
+
+
+def _drawn(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def test_a_one_epoch_run_draws_visible_points_on_whole_epochs():
+    fig = plots.learning_curves_figure({"train/loss": [1.2], "val/loss": [0.8], "train/acc": [0.7],
+                                        "val/acc": [0.9]}, None)
+    _drawn(fig)
+    for ax in fig.axes:
+        assert all(line.get_marker() not in (None, "None", "") for line in ax.get_lines())
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_long_layer_names_and_axis_labels_stay_inside_the_gradient_flow_figure():
+    names = {f"encoder.feature_extractor.net.{i}.conv{j}": 10.0 ** -i for i in range(5) for j in (1, 2)}
+    fig = plots.gradient_flow_figure(names, {})
+    renderer = _drawn(fig)
+    ax = fig.axes[0]
+    texts = [*ax.get_yticklabels(), ax.xaxis.label, *ax.get_xticklabels()]
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0, text.get_text()

@@ -40,22 +40,33 @@ def _save(fig: Figure, path: Path, dpi: int) -> Path:
     return path
 
 
+def _label_margin(labels: Sequence[str], width_in: float) -> float:
+    """Left margin (figure fraction) that fits the longest 6-pt tick label (~0.045 in a character)."""
+    return min(0.5, (0.045 * max((len(label) for label in labels), default=4) + 0.2) / width_in)
+
+
 def learning_curves(curves: Mapping[str, Sequence[float]], onset_epoch: int | None, path: Path, dpi: int = 80) -> Path:
     """Loss (left) and accuracy (right) per epoch for train and val; the overfitting onset as a dashed line."""
+    return _save(learning_curves_figure(curves, onset_epoch), path, dpi)
+
+
+def learning_curves_figure(curves: Mapping[str, Sequence[float]], onset_epoch: int | None) -> Figure:
     fig = Figure(figsize=(8, 3.2))
     fig.subplots_adjust(bottom=0.16)  # room for the x label (tight_layout would cost a second draw)
     axes = fig.subplots(1, 2)
     for ax, kind in zip(axes, ("loss", "acc")):
         for split, color in (("train", "tab:blue"), ("val", "tab:orange")):
             values = curves.get(f"{split}/{kind}") or []
-            if values:
-                ax.plot(range(len(values)), values, color=color, label=split)
+            if values:  # markers: a one-epoch run is a single point, which a bare line would not show
+                ax.plot(range(len(values)), values, color=color, label=split, marker="o", markersize=3)
+        ax.set_xlim(-0.5, max(1, *(len(v) for v in curves.values())) - 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True, min_n_ticks=1))  # whole epochs, never -0.25
         if onset_epoch is not None:
             ax.axvline(onset_epoch, color="tab:red", linestyle="--", label=f"overfitting from epoch {onset_epoch}")
         ax.set(title=kind, xlabel="epoch")
     if axes[0].has_data():
         axes[0].legend(fontsize=7, loc="upper right")  # one legend: both panels use the same colours
-    return _save(fig, path, dpi)
+    return fig
 
 
 def confusion_matrix(matrix: np.ndarray, path: Path, dpi: int = 80) -> Path:
@@ -78,8 +89,14 @@ def confusion_matrix(matrix: np.ndarray, path: Path, dpi: int = 80) -> Path:
 
 def gradient_flow(mean_abs: Mapping[str, float], statuses: Mapping[str, str], path: Path, dpi: int = 80) -> Path:
     """Mean |gradient| per layer (log scale), coloured by status, with the vanishing/exploding thresholds."""
+    return _save(gradient_flow_figure(mean_abs, statuses), path, dpi)
+
+
+def gradient_flow_figure(mean_abs: Mapping[str, float], statuses: Mapping[str, str]) -> Figure:
     names = list(mean_abs)
-    fig = Figure(figsize=(8, max(2.5, 0.22 * len(names) + 1)))
+    height = max(2.5, 0.22 * len(names) + 1)
+    fig = Figure(figsize=(8, height))
+    fig.subplots_adjust(left=_label_margin(names, 8), bottom=0.55 / height + 0.02)  # room for names, x label
     ax = fig.subplots()
     values = [max(mean_abs[n], 1e-12) for n in names]
     ax.barh(range(len(names)), values, color=[STATUS_COLORS.get(statuses.get(n, ""), "tab:blue") for n in names])
@@ -91,7 +108,7 @@ def gradient_flow(mean_abs: Mapping[str, float], statuses: Mapping[str, str], pa
     ax.axvline(diagnostics.EXPLODING_MEAN, color="tab:red", linestyle=":", label="exploding above")
     ax.set(title="gradient flow (mean |g| per layer)", xlabel="mean |gradient|")
     ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path, dpi)
+    return fig
 
 
 def weight_distributions(tensors: Mapping[str, np.ndarray], path: Path, dpi: int = 80) -> Path:
@@ -118,7 +135,9 @@ def weight_distributions(tensors: Mapping[str, np.ndarray], path: Path, dpi: int
 def dead_units(by_layer: Mapping[str, float], path: Path, dpi: int = 80) -> Path:
     """Share of dead units at each probed site (activation, LSTM output, GELU) on the probe batch."""
     names = list(by_layer)
-    fig = Figure(figsize=(7, max(2.5, 0.22 * len(names) + 1)))
+    height = max(2.5, 0.22 * len(names) + 1)
+    fig = Figure(figsize=(7, height))
+    fig.subplots_adjust(left=_label_margin(names, 7), bottom=0.55 / height + 0.02)
     ax = fig.subplots()
     shares = [by_layer[n] for n in names]
     ax.barh(range(len(names)), shares, color=["tab:red" if s > 0.5 else "tab:blue" for s in shares])
