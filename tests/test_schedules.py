@@ -22,7 +22,7 @@ EPOCHS = [0, 1, 2, 3, 4, 5, 7, 10, 11, 13, 21, 40, 100]
 
 ORIGINALS = [
     "cosine_annealing", "linear_decay", "exponential_decay", "step_decay", "polynomial_decay", "sigmoid_decay",
-    "warmup_cosine", "constant", "cyclic", "no_scheduling", "adaptive_cosine_annealing", "multi_cycle_cosine",
+    "warmup_cosine", "constant", "cyclic", "adaptive_cosine_annealing", "multi_cycle_cosine",
     "cosine_with_restarts",
 ]
 NOVEL = [
@@ -33,7 +33,7 @@ CLASSES = {
     "cosine_annealing": s1.CosineAnnealing, "linear_decay": s1.LinearDecay,
     "exponential_decay": s1.ExponentialDecay, "step_decay": s1.StepDecay, "polynomial_decay": s1.PolynomialDecay,
     "sigmoid_decay": s1.SigmoidDecay, "warmup_cosine": s1.WarmupCosine, "constant": s1.Constant,
-    "cyclic": s1.Cyclic, "no_scheduling": s1.NoScheduling, "adaptive_cosine_annealing": s1.AdaptiveCosineAnnealing,
+    "cyclic": s1.Cyclic, "adaptive_cosine_annealing": s1.AdaptiveCosineAnnealing,
     "multi_cycle_cosine": s1.MultiCycleCosine, "cosine_with_restarts": s1.CosineWithRestarts,
     "momentum_adaptive": s2.MomentumAdaptive, "triangular": s2.Triangular, "onecycle": s2.OneCycle,
     "hyperbolic_tangent": s2.HyperbolicTangent, "logarithmic": s2.Logarithmic,
@@ -86,7 +86,6 @@ EXPECTED = {  # name -> (schedule, spec formula with the defaults written in)
                       lambda e: A + D * e / 2 if e < 2 else A + 0.5 * D * (1 + cos(pi * (e - 2) / (P - 2)))),
     "constant": (s1.Constant(), lambda e: B),
     "cyclic": (s1.Cyclic(), lambda e: A + D * (e % 3.5) / 3.5),
-    "no_scheduling": (s1.NoScheduling(), lambda e: 1.0),
     "adaptive_cosine_annealing": (s1.AdaptiveCosineAnnealing(), lambda e: A + 0.5 * D * (1 + cos(pi * e / P))),
     "multi_cycle_cosine": (s1.MultiCycleCosine(),
                            lambda e: clip(A + 0.5 * D * 0.8 ** (e // 3.5) * (1 + cos(pi * (e % 3.5) / 3.5)))),
@@ -263,9 +262,16 @@ def test_bad_settings_are_config_errors(cls, settings, message):
 
 
 def test_the_config_group_holds_exactly_the_spec_schedules():
+    # TimeHUT's #10 no_scheduling (tau = 1.0 every epoch) is scheduler=none: the model's fixed temperature,
+    # 1.0 by default; one choice, not two that do the same.
     names = {path.stem for path in (CONF_DIR / "scheduler").glob("*.yaml")} - {"none"}
-    assert set(ORIGINALS) <= names
+    assert set(ORIGINALS) <= names and "no_scheduling" not in names
     assert names == set(ORIGINALS) | set(NOVEL) == set(CLASSES)
+
+
+def test_scheduler_none_keeps_timehuts_fixed_temperature_of_one(tmp_path):
+    cfg = compose(["model=timehut", "dataset=unit_test", "scheduler=none"], output_dir=tmp_path)
+    assert "_target_" not in cfg.scheduler and cfg.model.get("temperature", 1.0) == 1.0
 
 
 @pytest.mark.parametrize("name", ORIGINALS + NOVEL)

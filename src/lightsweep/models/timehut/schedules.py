@@ -206,14 +206,6 @@ class Cyclic(Schedule):
 
 
 @dataclass(frozen=True)
-class NoScheduling(Schedule):
-    """#10 no_scheduling: τ = 1.0 whatever the range (plain TS2Vec scale; the range settings are unused)."""
-
-    def _tau(self, epoch: int, history: Sequence[float]) -> float:
-        return 1.0
-
-
-@dataclass(frozen=True)
 class AdaptiveCosineAnnealing(Schedule):
     """#11 adaptive_cosine_annealing: the "pi" cosine whose range reacts to the last loss change.
 
