@@ -50,7 +50,9 @@ def main() -> None:
     args = sys.argv[1:]
     command = args[0] if args else "--help"
     rest = [a for a in args[1:] if a != "--debug"]  # guarded() reads --debug itself
-    if command == "train":
+    if command != "train" and any(a in ("--help", "-h") for a in rest):
+        print(USAGE)  # `lightsweep reproduce --help`: help, never a run directory named --help
+    elif command == "train":
         sys.argv = [sys.argv[0]] + args[1:]
         train_entry()
     elif command == "reproduce" and len(rest) == 1:

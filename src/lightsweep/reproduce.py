@@ -60,13 +60,19 @@ def _working_dir(path: Path):
 def _compare(before: dict[str, float], after: dict[str, float], tolerance: float, new_dir: str) -> int:
     names = sorted(set(before) & set(after))
     mismatched = [n for n in names if not _same(before[n], after[n], tolerance)]
-    print(f"{'metric':<18}{'original':>14}{'reproduced':>14}  match")
+    width = max([len("metric"), *map(len, names)]) + 2  # long names (test/f1_macro_per_class...) stay aligned
+    print(f"{'metric':<{width}}{'original':>14}{'reproduced':>14}  match")
     for name in names:
-        print(f"{name:<18}{before[name]:>14.6f}{after[name]:>14.6f}  {'yes' if name not in mismatched else 'NO'}")
+        print(f"{name:<{width}}{_number(before[name])}{_number(after[name])}  "
+              f"{'yes' if name not in mismatched else 'NO'}")
     test_names = [n for n in names if n.startswith("test/")]
     verdict = "identical" if not mismatched else f"DIFFERENT ({', '.join(mismatched)})"
     print(f"reproduced in {new_dir}: {len(names)} metrics ({len(test_names)} test) {verdict}")
     return 0 if not mismatched else 1
+
+
+def _number(value: float | None) -> str:
+    return f"{'null':>14}" if value is None else f"{value:>14.6f}"  # run.json stores NaN as null
 
 
 def _same(a: float | None, b: float | None, tolerance: float) -> bool:
