@@ -17,41 +17,63 @@ _GPU_ONLY_STRATEGIES = ("DeepSpeedStrategy", "FSDPStrategy")
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
-    """Raise ConfigError for the first problem found in a resolved config (plain containers)."""
+    """Raise one ConfigError listing every problem of a resolved config (plain containers), so a user
+    fixes them all in one go instead of one per run."""
+    found = problems(cfg)
+    if len(found) == 1:
+        raise ConfigError(found[0])
+    if found:
+        raise ConfigError(f"{len(found)} problems in the config: " + " ".join(
+            f"({i}) {problem}" for i, problem in enumerate(found, 1)))
+
+
+def problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Every problem found in a resolved config, each a sentence naming the key and what is valid."""
+    found = []
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
-        raise ConfigError(f"seed={cfg.get('seed')!r} must be an integer, e.g. seed=1.")
+        found.append(f"seed={cfg.get('seed')!r} must be an integer, e.g. seed=1.")
     if cfg.get("test_ckpt") not in ("best", "last"):
-        raise ConfigError(f"test_ckpt={cfg.get('test_ckpt')!r} is not valid: use best or last.")
+        found.append(f"test_ckpt={cfg.get('test_ckpt')!r} is not valid: use best or last.")
     for key in ("dataset", "model", "trainer", "scheduler"):
-        check_node(cfg[key], key)
+        found += node_problems(cfg[key], key)
     for group in ("callbacks", "logger"):
         for name, node in (cfg.get(group) or {}).items():
-            check_node(node, f"{group}.{name}")
+            found += node_problems(node, f"{group}.{name}")
+    return found
 
 
 def check_node(node: Any, where: str) -> None:
-    """Check every key of a `_target_` node (and nested ones) against the target's signature."""
+    """Raise a ConfigError for the first problem of one `_target_` node."""
+    if found := node_problems(node, where):
+        raise ConfigError(found[0])
+
+
+def node_problems(node: Any, where: str) -> list[str]:
+    """Every key of a `_target_` node (and nested ones) checked against the target's signature."""
     if not isinstance(node, Mapping) or "_target_" not in node:
-        return
-    target = _locate(node["_target_"], where)
+        return []
+    try:
+        target = _locate(node["_target_"], where)
+    except ConfigError as exc:
+        return [str(exc)]
     params, takes_kwargs = _parameters(target)
+    found = []
     for key, value in node.items():
         if key.startswith("_") and key.endswith("_"):
             continue
         if key not in params:
             if not takes_kwargs:
                 valid = ", ".join(sorted(params)) or "(none)"
-                raise ConfigError(
-                    f"{where}.{key} is not a setting of {node['_target_']}. Valid settings: {valid}."
-                )
+                found.append(f"{where}.{key} is not a setting of {node['_target_']}. Valid settings: {valid}.")
             continue
         if isinstance(value, Mapping) and "_target_" in value:
-            check_node(value, f"{where}.{key}")
+            found += node_problems(value, f"{where}.{key}")
         elif not _matches(value, params[key]):
-            raise ConfigError(
+            found.append(
                 f"{where}.{key}={value!r} has the wrong type: expected {_describe(params[key])}, "
                 f"got {type(value).__name__}. Fix it with {where}.{key}=<value>."
             )
+    return found
 
 
 def check_devices(trainer_cfg: Mapping[str, Any], cuda_available: bool, bf16_on_gpu: bool) -> None:
