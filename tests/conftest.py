@@ -32,6 +32,15 @@ def offline(monkeypatch):
     monkeypatch.setenv("LIGHTSWEEP_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Decoded-array caches go to a fresh temp dir (paths.cache_dir; cli() children inherit it), never
+    beside the data: the shared data folder is read-only in CI, and a test must not fill it."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("LIGHTSWEEP_CACHE_DIR", str(folder))
+    return folder
+
+
 IMDB_PER_GROUP = 40  # real reviews per (split, label) in the tiny IMDB copy (tiny_imdb)
 
 

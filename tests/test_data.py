@@ -47,9 +47,10 @@ def test_real_mnist_idx_files():
     assert set(np.unique(labels)) == set(range(10))
 
 
-def test_mnist_module_keeps_the_official_test_set():
+def test_mnist_module_keeps_the_official_test_set(cache_dir):
     folder = shared_data("mnist")
-    module = IdxImageDataModule("mnist", str(folder), "https://example.invalid/", val_fraction=0.1)
+    module = IdxImageDataModule("mnist", str(folder), "https://example.invalid/", val_fraction=0.1,
+                                cache_dir=str(cache_dir))  # never beside the shared files
     module.setup()
     assert len(module.splits["test"]) == 10000 and len(module.splits["train"]) == 54000
 

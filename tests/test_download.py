@@ -124,7 +124,7 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 @pytest.mark.slow
-def test_missing_dataset_is_downloaded_then_trained_on(online, server, tmp_path, run_cfg):
+def test_missing_dataset_is_downloaded_then_trained_on(online, server, tmp_path, run_cfg, cache_dir):
     """dataset=mnist with an empty data dir: the four IDX files come over HTTP, then a real run."""
     url, served, requested = server
     rng = np.random.default_rng(0)
@@ -137,4 +137,4 @@ def test_missing_dataset_is_downloaded_then_trained_on(online, server, tmp_path,
                          "trainer.max_epochs=1", "dataset.batch_size=64"])
     assert record["status"] == "ok" and 0.0 <= record["metrics"]["test/acc"] <= 1.0
     assert sorted(requested) == sorted(f"/{p.name}" for p in served.iterdir())
-    assert (data_dir / "mnist" / "mnist.arrays.npz").is_file()
+    assert (cache_dir / "mnist" / "mnist.arrays.npz").is_file()

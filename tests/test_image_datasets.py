@@ -76,7 +76,7 @@ def test_cifar100_fine_and_coarse_labels(tmp_path):
         module.setup()
         assert module.num_classes == classes and module.input_shape == (3, 32, 32)
         assert len(module.splits["test"]) == 100 and len(module.splits["val"]) == 100
-        assert (module.data_dir / f"cifar100-{labels}_labels.arrays.npz").is_file()
+        assert (module.cache_dir / f"cifar100-{labels}_labels.arrays.npz").is_file()
 
 
 def test_a_pickle_that_would_run_code_is_refused(tmp_path, capsys):
@@ -177,7 +177,7 @@ def test_gtsrb_without_roi_crop_keeps_the_background(tmp_path):
 # --- real MNIST / Fashion-MNIST files ---------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
-def test_real_idx_dataset_splits_and_cache(name, tmp_path):
+def test_real_idx_dataset_splits_and_cache(name, tmp_path, cache_dir):
     shared_data(name)
     module = datamodule([f"dataset={name}", f"paths.data_dir={SHARED_DATA}", "dataset.val_fraction=0.2"], tmp_path)
     module.setup()
@@ -188,7 +188,7 @@ def test_real_idx_dataset_splits_and_cache(name, tmp_path):
     np.testing.assert_allclose(val_counts / 12000, train_counts / 48000, atol=1e-3)  # stratified
     train = module.splits["train"].tensors[0]
     assert abs(float(train.mean())) < 1e-3 and abs(float(train.std()) - 1) < 1e-2  # standardised
-    assert (module.data_dir / f"{name}.arrays.npz").is_file()
+    assert (cache_dir / name / f"{name}.arrays.npz").is_file()  # conftest's cache dir, not the shared folder
 
 
 def test_unknown_source_is_a_config_error(tmp_path):

@@ -261,11 +261,12 @@ def test_imdb_from_a_prepared_tfds_dir(tiny_imdb, tmp_path):
     subprocess.run([sys.executable, str(tmp_path / "build.py"), str(tmp_path / "tfds"), str(tmp_path / "reviews.json")],
                    check=True, capture_output=True, timeout=300)
     module = ImdbDataModule(str(tmp_path / "absent"), source="tfds", tfds_name="tiny_reviews",
-                            tfds_dir=str(tmp_path / "tfds"), vocab_size=500, seq_len=2000, val_fraction=0.25)
+                            tfds_dir=str(tmp_path / "tfds"), cache_dir=str(tmp_path / "cache"), vocab_size=500,
+                            seq_len=2000, val_fraction=0.25)
     module.setup()
     assert {name: len(s) for name, s in module.splits.items()} == {"train": 60, "val": 20, "test": 80}
-    corpus = module.load_corpus()  # cached beside the prepared files now
-    assert (tmp_path / "tfds" / "tiny_reviews-text-corpus.npz").is_file()
+    corpus = module.load_corpus()  # cached in the cache dir now
+    assert (tmp_path / "cache" / "tiny_reviews-text-corpus.npz").is_file()
     words = unpack_words(corpus["words"])
     offsets, tokens = corpus["test_offsets"], corpus["test_tokens"]
     read_back = {(tuple(words[t] for t in tokens[offsets[d]:offsets[d + 1]]), int(corpus["test_labels"][d]))

@@ -259,7 +259,23 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_missing_files_are_downloaded_and_unpacked(tmp_path):
+def test_offline_switch_stops_the_archive_download(tmp_path):
+    """LIGHTSWEEP_OFFLINE=1 (conftest) holds for the UCR/UEA archive as for every other dataset: a zip that
+    could be fetched is not, and the one line says where to put the files."""
+    served = tmp_path / "served"
+    served.mkdir()
+    with zipfile.ZipFile(served / "Chinatown.zip", "w") as bundle:
+        for split in ("TRAIN", "TEST"):
+            bundle.write(shared_data("UCR") / "Chinatown" / f"Chinatown_{split}.tsv", f"Chinatown_{split}.tsv")
+    with pytest.raises(ConfigError, match="LIGHTSWEEP_OFFLINE=1 forbids downloading") as error:
+        TimeSeriesDataModule("Chinatown", str(tmp_path / "data"), download_url=served.as_uri()).setup()
+    folder = tmp_path / "data" / "UCR" / "Chinatown"
+    assert f"unzip Chinatown_TRAIN.ts and Chinatown_TEST.ts into {folder}" in str(error.value)
+    assert "\n" not in str(error.value) and not (tmp_path / "data").exists()
+
+
+def test_missing_files_are_downloaded_and_unpacked(tmp_path, monkeypatch):
+    monkeypatch.delenv("LIGHTSWEEP_OFFLINE")
     source = shared_data("UCR") / "Chinatown"
     served = tmp_path / "served"
     served.mkdir()

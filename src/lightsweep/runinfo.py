@@ -6,8 +6,8 @@ import json
 import math
 import os
 import platform
+import secrets
 import subprocess
-import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -63,11 +63,13 @@ def _json_safe(value: Any) -> Any:
 
 def write_atomically(dest: Path, write: Callable[[IO[bytes]], None]) -> None:
     """write(handle) into a temp file beside `dest`, then rename it to `dest`: readers never see a partial
-    file and a failure leaves nothing behind; the unique temp name lets parallel runs write the same file."""
-    handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
-    part = Path(handle.name)
+    file and a failure leaves nothing behind; the unique temp name lets parallel runs write the same file.
+    The file gets the mode open() would give (0o666 less the umask), not tempfile's owner-only 0o600, so
+    other users of a shared data or output dir can read it."""
+    part = dest.parent / f".{dest.name}.{secrets.token_hex(8)}.part"
+    descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
     try:
-        with handle:
+        with os.fdopen(descriptor, "wb") as handle:
             write(handle)
         os.replace(part, dest)
     finally:

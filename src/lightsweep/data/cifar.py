@@ -105,4 +105,4 @@ class Cifar100DataModule(CifarDataModule):
 
     @property
     def cache_file(self) -> Path:
-        return self.data_dir / f"{self.name}-{self.label_key}.arrays.npz"
+        return self.cache_dir / f"{self.name}-{self.label_key}.arrays.npz"

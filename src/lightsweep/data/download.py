@@ -1,9 +1,11 @@
-"""Dataset files from their official source, and arrays decoded once then cached beside them.
+"""Dataset files from their official source, and arrays decoded once then cached.
 
 `fetch` downloads a missing file over HTTP(S) into the data dir, checks its SHA-256 and renames it into
 place only when complete, so an interrupted or corrupt download never looks like a dataset.
-`cached_arrays` keeps decoded arrays as an uncompressed .npz in the data dir, so only the first run pays
-for decoding (gzip, pickles, images, text); the cache is rebuilt when its source files change.
+`cached_arrays` keeps decoded arrays as an uncompressed .npz in the cache dir (paths.cache_dir: beside the
+files unless set), so only the first run pays for decoding (gzip, pickles, images, text); the cache is
+rebuilt when its source files change. A cache dir that cannot be written (a read-only shared data dir)
+falls back to the user's cache, $XDG_CACHE_HOME/lightsweep/ (~/.cache/lightsweep/).
 """
 
 from __future__ import annotations
@@ -90,19 +92,41 @@ def cached_arrays(
 
     `sources` are the files `build` reads: the cache is rebuilt when any of them changes. Put the
     settings that change the arrays (image size, vocabulary size...) in the cache file's name.
-    A data dir that cannot be written just means no cache (a warning, not an error)."""
-    cache_file = Path(cache_file)
+    Where `cache_file` cannot be written the cache goes to the user's cache instead; where neither can,
+    there is no cache (a warning, not an error)."""
+    places = (Path(cache_file), user_cache_file(Path(cache_file)))
     key = _source_key(sources)
-    if cache_file.is_file():
-        try:
-            with np.load(cache_file, allow_pickle=False) as stored:
-                if str(stored["_sources"]) == key:
-                    return {name: stored[name] for name in stored.files if name != "_sources"}
-        except (OSError, ValueError, KeyError) as exc:  # truncated or foreign file: rebuild it
-            log.warning("ignoring unreadable cache %s (%s)", cache_file, exc)
+    for place in places:
+        if (arrays := _read_cache(place, key)) is not None:
+            return arrays
     arrays = build()
-    try:
-        write_atomically(cache_file, lambda handle: np.savez(handle, _sources=np.array(key), **arrays))
-    except OSError as exc:
-        log.warning("could not write the cache %s (%s); decoding again next time", cache_file, exc)
+    for place in places:
+        try:
+            place.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(place, lambda handle: np.savez(handle, _sources=np.array(key), **arrays))
+            return arrays
+        except OSError as exc:
+            log.warning("could not write the cache %s (%s)", place, exc)
+    log.warning("no cache written: decoding again next time")
     return arrays
+
+
+def user_cache_file(cache_file: Path) -> Path:
+    """Where `cache_file` goes when its own folder cannot be written: the same absolute path under the
+    user's cache, so caches of different data dirs never collide."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lightsweep"
+    absolute = cache_file.resolve()
+    return root / absolute.relative_to(absolute.anchor)
+
+
+def _read_cache(cache_file: Path, key: str) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when the file is absent, stale (other sources) or unreadable."""
+    if not cache_file.is_file():
+        return None
+    try:
+        with np.load(cache_file, allow_pickle=False) as stored:
+            if str(stored["_sources"]) == key:
+                return {name: stored[name] for name in stored.files if name != "_sources"}
+    except (OSError, ValueError, KeyError) as exc:  # truncated or foreign file: rebuild it
+        log.warning("ignoring unreadable cache %s (%s)", cache_file, exc)
+    return None

@@ -36,7 +36,7 @@ class GTSRBDataModule(ImageDataModule):
 
     @property
     def cache_file(self) -> Path:
-        return self.data_dir / f"{self.name}-{self.image_size}px{'-roi' if self.crop_to_roi else ''}.arrays.npz"
+        return self.cache_dir / f"{self.name}-{self.image_size}px{'-roi' if self.crop_to_roi else ''}.arrays.npz"
 
     def unpacked_sources(self) -> list[Path] | None:
         train = self.data_dir / TRAIN_IMAGES

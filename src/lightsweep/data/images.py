@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lightsweep.data.download import cached_arrays, fetch
+from lightsweep.data.names import check_file_names, check_name, check_tfds_name
 from lightsweep.data.tensors import InMemoryDataModule
 from lightsweep.errors import ConfigError
 
@@ -15,7 +16,8 @@ SOURCES = ("files", "tfds")
 
 
 class ImageDataModule(InMemoryDataModule):
-    """An image classification dataset decoded once to uint8 (N, C, H, W) arrays, cached in its data dir.
+    """An image classification dataset decoded once to uint8 (N, C, H, W) arrays, cached in `cache_dir`
+    (None: beside the files in `data_dir`).
 
     source=files: the official files `files` (name -> SHA-256) in `data_dir`, fetched from `url` + name
     when missing. Subclasses implement `decode()` and may accept an already unpacked copy instead
@@ -35,6 +37,7 @@ class ImageDataModule(InMemoryDataModule):
         source: str = "files",
         tfds_name: str | None = None,
         tfds_dir: str | None = None,
+        cache_dir: str | None = None,
         batch_size: int = 128,
         val_fraction: float = 0.1,
         split_seed: int = 0,
@@ -44,13 +47,19 @@ class ImageDataModule(InMemoryDataModule):
             raise ConfigError(f"dataset.source={source!r} is not one of {'|'.join(SOURCES)}.")
         if source == "tfds" and not (tfds_name and tfds_dir):
             raise ConfigError("dataset.source=tfds needs dataset.tfds_name and dataset.tfds_dir (a prepared data dir).")
-        self.name, self.data_dir, self.url, self.files = name, Path(data_dir), url, dict(files)
+        if source == "tfds":
+            check_tfds_name(tfds_name)
+        # name and file names join paths (cache file, downloads) and URLs: plain names only
+        self.name = check_name(name, "dataset.name", "a dataset name", "mnist, fashion_mnist")
+        self.files = check_file_names(dict(files), "dataset.files")
+        self.data_dir, self.url = Path(data_dir), url
+        self.cache_dir = Path(cache_dir) if cache_dir else self.data_dir
         self.source, self.tfds_name, self.tfds_dir = source, tfds_name, tfds_dir
 
     @property
     def cache_file(self) -> Path:
         """Where the decoded arrays are kept; subclasses add settings that change them to the name."""
-        return self.data_dir / f"{self.name}.arrays.npz"
+        return self.cache_dir / f"{self.name}.arrays.npz"
 
     def unpacked_sources(self) -> list[Path] | None:
         """The files an already unpacked copy would be read from, or None to use the official files."""
@@ -71,7 +80,7 @@ class ImageDataModule(InMemoryDataModule):
         if self.source == "tfds":
             from lightsweep.data.tfds_source import read_tfds_images
 
-            return read_tfds_images(self.tfds_name, self.tfds_dir, self.tfds_label_key)
+            return read_tfds_images(self.tfds_name, self.tfds_dir, self.tfds_label_key, self.cache_dir)
         self.prepare_data()  # a no-op when the files are there; setup() may run without it
         sources = self.unpacked_sources() or [self.data_dir / file for file in self.files]
         return cached_arrays(self.cache_file, self.decode, sources)

@@ -19,6 +19,7 @@ import numpy as np
 
 from lightsweep.data.download import cached_arrays, fetch
 from lightsweep.data.keras_text import load_keras_corpus
+from lightsweep.data.names import check_tfds_name
 from lightsweep.data.text import TextDataModule
 from lightsweep.data.tokenizer import corpus_from_texts
 from lightsweep.errors import ConfigError
@@ -64,29 +65,29 @@ def read_raw_corpus(source: Path) -> dict[str, np.ndarray]:
                               for split, found in ordered.items()})
 
 
-def read_tfds_corpus(name: str, tfds_dir: Path) -> dict[str, np.ndarray]:
-    """Corpus arrays of a prepared tensorflow-datasets text dataset (features text, label), cached beside it."""
-    from lightsweep.data.tfds_source import read_tfds
+def read_tfds_corpus(name: str, tfds_dir: Path, cache_dir: Path) -> dict[str, np.ndarray]:
+    """Corpus arrays of a prepared tensorflow-datasets text dataset (features text, label), cached in cache_dir."""
+    from lightsweep.data.tfds_source import cache_file, prepared_files, read_tfds
 
     def decode() -> dict[str, np.ndarray]:
         arrays = read_tfds(name, tfds_dir, {"text": "x", "label": "y"})
         return corpus_from_texts({split: ([text.decode("utf-8") for text in arrays[f"x_{split}"]], arrays[f"y_{split}"])
                                   for split in ("train", "test")})
 
-    folder = tfds_dir / name.split(":")[0].split("/")[0]
-    sources = sorted(folder.rglob("*.array_record*")) + sorted(folder.rglob("*.parquet"))
+    sources = prepared_files(name, tfds_dir)
     if not sources:
         return decode()  # nothing to key a cache on: read_tfds explains what is missing
-    return cached_arrays(tfds_dir / f"{name.replace('/', '-').replace(':', '-')}-text-corpus.npz", decode, sources)
+    return cached_arrays(cache_file(name, cache_dir, "text-corpus"), decode, sources)
 
 
 class ImdbDataModule(TextDataModule):
     def __init__(
         self, data_dir: str, format: Literal["raw", "keras"] = "raw", source: Literal["files", "tfds"] = "files",
-        tfds_name: str = "imdb_reviews", tfds_dir: str | None = None, vocab_size: int = 10000, seq_len: int = 500,
-        truncating: Literal["pre", "post"] = "pre", batch_size: int = 64, val_fraction: float = 0.1,
-        split_seed: int = 0,
+        tfds_name: str = "imdb_reviews", tfds_dir: str | None = None, cache_dir: str | None = None,
+        vocab_size: int = 10000, seq_len: int = 500, truncating: Literal["pre", "post"] = "pre", batch_size: int = 64,
+        val_fraction: float = 0.1, split_seed: int = 0,
     ) -> None:
+        """`cache_dir` holds the decoded corpus (None: beside the files in `data_dir`)."""
         super().__init__(vocab_size, seq_len, truncating, batch_size, val_fraction, split_seed)
         if format not in ("raw", "keras"):
             raise ConfigError(
@@ -96,18 +97,21 @@ class ImdbDataModule(TextDataModule):
             raise ConfigError(f"dataset.source={source!r} is not valid: use files or tfds.")
         if source == "tfds" and not tfds_dir:
             raise ConfigError("dataset.source=tfds needs dataset.tfds_dir (a prepared tensorflow-datasets data dir).")
+        if source == "tfds":
+            check_tfds_name(tfds_name)
         self.data_dir, self.format, self.source = Path(data_dir), format, source
+        self.cache_dir = Path(cache_dir) if cache_dir else self.data_dir
         self.tfds_name, self.tfds_dir = tfds_name, Path(tfds_dir) if tfds_dir else None
 
     def load_corpus(self) -> dict[str, np.ndarray]:
         if self.source == "tfds":
-            return read_tfds_corpus(self.tfds_name, self.tfds_dir)
+            return read_tfds_corpus(self.tfds_name, self.tfds_dir, self.cache_dir)
         if self.format == "keras":
-            return load_keras_corpus("imdb", self.data_dir, KERAS_FILES)
+            return load_keras_corpus("imdb", self.data_dir, KERAS_FILES, self.cache_dir)
         folder = self.data_dir / "aclImdb"
         if folder.is_dir():
             source, sources = folder, [d for d in folder.glob("*/*") if d.is_dir()]  # a changed folder: new mtime
         else:
             source = fetch(RAW_URL, self.data_dir / Path(RAW_URL).name, RAW_SHA256, "dataset imdb")
             sources = [source]
-        return cached_arrays(self.data_dir / "imdb_raw_corpus.npz", lambda: read_raw_corpus(source), sources)
+        return cached_arrays(self.cache_dir / "imdb_raw_corpus.npz", lambda: read_raw_corpus(source), sources)

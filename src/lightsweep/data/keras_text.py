@@ -20,12 +20,14 @@ KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 KERAS_SPLIT_SEED, KERAS_TEST_SPLIT = 113, 0.2
 
 
-def load_keras_corpus(name: str, data_dir: Path, files: dict[str, str | None]) -> dict[str, np.ndarray]:
+def load_keras_corpus(
+    name: str, data_dir: Path, files: dict[str, str | None], cache_dir: Path
+) -> dict[str, np.ndarray]:
     """Corpus arrays of `<name>.npz` + `<name>_word_index.json` in data_dir (fetched from Keras's bucket
-    when missing, checked against `files`' SHA-256s), decoded once and cached beside them."""
+    when missing, checked against `files`' SHA-256s), decoded once and cached in cache_dir."""
     paths = {file: fetch(KERAS_URL + file, data_dir / file, sha, f"dataset {name}") for file, sha in files.items()}
     return cached_arrays(
-        data_dir / f"{name}_keras_corpus.npz",
+        cache_dir / f"{name}_keras_corpus.npz",
         lambda: read_keras_text(paths[f"{name}.npz"], paths[f"{name}_word_index.json"]),
         sources=list(paths.values()),
     )

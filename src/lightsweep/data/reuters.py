@@ -94,18 +94,20 @@ class ReutersDataModule(TextDataModule):
     def __init__(
         self, data_dir: str, format: Literal["keras", "sgml"] = "keras", vocab_size: int = 10000,
         seq_len: int = 1000, truncating: Literal["pre", "post"] = "pre", batch_size: int = 64,
-        val_fraction: float = 0.1, split_seed: int = 0,
+        val_fraction: float = 0.1, split_seed: int = 0, cache_dir: str | None = None,
     ) -> None:
+        """`cache_dir` holds the decoded corpus (None: beside the files in `data_dir`)."""
         super().__init__(vocab_size, seq_len, truncating, batch_size, val_fraction, split_seed)
         if format not in ("keras", "sgml"):
             raise ConfigError(
                 f"dataset.format={format!r} is not valid for reuters: use keras (reuters.npz) or sgml (Reuters-21578)."
             )
         self.data_dir, self.format = Path(data_dir), format
+        self.cache_dir = Path(cache_dir) if cache_dir else self.data_dir
 
     def load_corpus(self) -> dict[str, np.ndarray]:
         if self.format == "keras":
-            return load_keras_corpus("reuters", self.data_dir, KERAS_FILES)
+            return load_keras_corpus("reuters", self.data_dir, KERAS_FILES, self.cache_dir)
         extracted = [self.data_dir / name for name in SGML_FILES if (self.data_dir / name).is_file()]
         if extracted and len(extracted) < len(SGML_FILES):  # a partial corpus would train silently on less
             missing = next(name for name in SGML_FILES if not (self.data_dir / name).is_file())
@@ -116,4 +118,4 @@ class ReutersDataModule(TextDataModule):
             )
         sources = extracted or [fetch(SGML_URL, self.data_dir / Path(SGML_URL).name, SGML_SHA256, "dataset reuters")]
         source = self.data_dir if extracted else sources[0]
-        return cached_arrays(self.data_dir / "reuters_sgml_corpus.npz", lambda: read_sgml_corpus(source), sources)
+        return cached_arrays(self.cache_dir / "reuters_sgml_corpus.npz", lambda: read_sgml_corpus(source), sources)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lightsweep.data.download import cached_arrays
+from lightsweep.data.names import check_tfds_name
 from lightsweep.errors import ConfigError
 
 SPLITS = ("train", "test")
@@ -49,10 +50,23 @@ def read_tfds(name: str, tfds_dir: str | Path, columns: Mapping[str, str]) -> di
     return arrays
 
 
-def read_tfds_images(name: str, tfds_dir: str | Path, label_key: str = "label") -> dict[str, np.ndarray]:
-    """x/y train/test with images as uint8 (N, C, H, W), decoded once and cached beside the prepared files."""
-    folder = Path(tfds_dir) / name.split(":")[0].split("/")[0]
-    sources = sorted(folder.rglob("*.array_record*")) + sorted(folder.rglob("*.parquet"))
+def prepared_files(name: str, tfds_dir: str | Path) -> list[Path]:
+    """The record files of the prepared dataset `name` (what a cache of it is keyed on); [] if none."""
+    folder = Path(tfds_dir) / check_tfds_name(name).split(":")[0].split("/")[0]
+    return sorted(folder.rglob("*.array_record*")) + sorted(folder.rglob("*.parquet"))
+
+
+def cache_file(name: str, cache_dir: str | Path, suffix: str) -> Path:
+    """<cache_dir>/<name with '/' and ':' as '-'>-<suffix>.npz: one flat file per dataset, config and version."""
+    return Path(cache_dir) / f"{name.replace('/', '-').replace(':', '-')}-{suffix}.npz"
+
+
+def read_tfds_images(
+    name: str, tfds_dir: str | Path, label_key: str = "label", cache_dir: str | Path | None = None
+) -> dict[str, np.ndarray]:
+    """x/y train/test with images as uint8 (N, C, H, W), decoded once and cached in `cache_dir` (None:
+    beside the prepared files)."""
+    sources = prepared_files(name, tfds_dir)
 
     def decode() -> dict[str, np.ndarray]:
         arrays = read_tfds(name, tfds_dir, {"image": "x", label_key: "y"})
@@ -62,8 +76,7 @@ def read_tfds_images(name: str, tfds_dir: str | Path, label_key: str = "label") 
 
     if not sources:
         return decode()  # nothing to key a cache on: read_tfds explains what is missing
-    cache = Path(tfds_dir) / f"{name.replace('/', '-').replace(':', '-')}-{label_key}.arrays.npz"
-    return cached_arrays(cache, decode, sources)
+    return cached_arrays(cache_file(name, cache_dir or tfds_dir, f"{label_key}.arrays"), decode, sources)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -16,9 +17,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from lightsweep.data.download import OFFLINE_ENV
+from lightsweep.data.names import check_name
 from lightsweep.data.tensors import TensorBatches, keep_batch
 from lightsweep.data.ucr_formats import SUFFIXES, read_series_file
 from lightsweep.errors import ConfigError
+from lightsweep.runinfo import write_atomically
 
 # One zip per dataset holding its <name>_TRAIN/_TEST files (the archive site's own per-dataset downloads).
 ARCHIVE_URL = "https://www.timeseriesclassification.com/aeon-toolkit/"
@@ -60,6 +64,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         download_url: str = ARCHIVE_URL,
     ) -> None:
         super().__init__()
+        check_name(name, "dataset.name", "a UCR/UEA dataset name", "Chinatown, PEMS-SF")  # joins a path and a URL
         if archive not in ("UCR", "UEA"):
             raise ConfigError(f"dataset.archive={archive!r} is not valid: use UCR or UEA.")
         if source not in ("files", "aeon"):
@@ -152,10 +157,18 @@ def find_split_files(folder: Path, name: str) -> tuple[Path, Path] | None:
 
 
 def download_split_files(name: str, archive: str, folder: Path, url: str) -> tuple[Path, Path]:
-    """Fetch the dataset's zip and unpack its TRAIN/TEST files into `folder`. Each file is written
-    beside its final name and renamed into place, so a failure never leaves a half-written file."""
+    """Fetch the dataset's zip and unpack its TRAIN/TEST files into `folder` (offline: only say where they
+    go). Each file is written beside its final name and renamed into place, so a failure never leaves a
+    half-written file."""
     wanted = {f"{name}_{split}.{suffix}" for split in ("TRAIN", "TEST") for suffix in SUFFIXES}
     folder = folder.resolve()
+    by_hand = (
+        f"Download that zip and unzip {name}_TRAIN.ts and {name}_TEST.ts into {folder}, or set paths.data_dir "
+        f"to a folder holding {archive}/{name}/."
+    )
+    missing = f"{archive} dataset {name}: {name}_TRAIN and {name}_TEST (.tsv, .ts or .arff) are not in {folder}"
+    if os.environ.get(OFFLINE_ENV) == "1":
+        raise ConfigError(f"{missing} and {OFFLINE_ENV}=1 forbids downloading {url}. {by_hand}")
     try:
         with tempfile.TemporaryDirectory() as scratch:
             local_zip = Path(scratch) / f"{name}.zip"
@@ -170,11 +183,7 @@ def download_split_files(name: str, archive: str, folder: Path, url: str) -> tup
         if found is not None:
             return found
         reason = f"the zip holds no {name}_TRAIN/_TEST pair"
-    raise ConfigError(
-        f"{archive} dataset {name}: {name}_TRAIN and {name}_TEST (.tsv, .ts or .arff) are not in {folder} and "
-        f"fetching {url} failed ({reason}). Download that zip and unzip {name}_TRAIN.ts and {name}_TEST.ts "
-        f"into {folder}, or set paths.data_dir to a folder holding {archive}/{name}/."
-    )
+    raise ConfigError(f"{missing} and fetching {url} failed ({reason}). {by_hand}")
 
 
 def unpack_members(local_zip: Path, wanted: set[str], folder: Path) -> None:
@@ -183,13 +192,8 @@ def unpack_members(local_zip: Path, wanted: set[str], folder: Path) -> None:
         members = {Path(m).name: m for m in bundle.namelist() if Path(m).name in wanted}
         for file_name, member in members.items():
             folder.mkdir(parents=True, exist_ok=True)
-            partial = folder / f".{file_name}.part"
-            try:
-                with bundle.open(member) as source, partial.open("wb") as target:
-                    shutil.copyfileobj(source, target)
-                os.replace(partial, folder / file_name)
-            finally:
-                partial.unlink(missing_ok=True)
+            with bundle.open(member) as source:
+                write_atomically(folder / file_name, partial(shutil.copyfileobj, source))
 
 
 def aeon_data_dir() -> Path:
