@@ -22,11 +22,19 @@ def all_choices():
 
 
 @pytest.mark.parametrize("override", list(all_choices()))
-def test_every_choice_composes_and_resolves(override, tmp_path):
+def test_every_choice_composes_resolves_and_validates(override, tmp_path):
+    from hydra.utils import get_object
+
+    from lightsweep.models.registry import resolve_model_config
+    from lightsweep.validate import validate
+
     cfg = compose(normalize_overrides([override]), output_dir=tmp_path)
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert plain["trainer"]["_target_"] == "lightning.pytorch.Trainer"
     assert plain["paths"]["output_dir"] == str(tmp_path)
+    modality = get_object(plain["dataset"]["_target_"]).modality  # model=auto picks its family as run() does
+    plain["model"] = resolve_model_config(plain["model"], modality)[1]
+    validate(plain)  # every key fits its constructor
 
 
 def test_every_group_has_choices():
@@ -75,3 +83,18 @@ def test_help_is_fast_and_imports_no_torch():
     groups = dict(line.split(": ", 1) for line in out.stdout.splitlines() if line.startswith(("dataset: ", "model: ")))
     assert "digits" in groups["dataset"] and "cnn" in groups["model"]
     assert "HEAVY []" in out.stdout
+
+
+def test_sweep_is_accepted_with_or_without_plus():
+    assert normalize_overrides(["sweep=simple", "+sweep=health", "seed=1"]) == [
+        "+sweep=simple", "+sweep=health", "seed=1"]
+
+
+@pytest.mark.parametrize("spelling", ["sweep=simple", "+sweep=simple"])
+def test_a_sweep_config_without_multirun_warns_that_it_runs_once(spelling):
+    from conftest import cli
+
+    proc = cli(spelling, "--cfg", "job")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "warning: sweep=simple sets up an Optuna search, which runs only with -m" in proc.stderr
+    assert "objective:" in proc.stdout  # composed fine: no "No match in the defaults list"

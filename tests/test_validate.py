@@ -40,40 +40,6 @@ def test_unimportable_target_is_a_config_error():
         check_node({"_target_": "lightsweep.nope.Thing"}, "model")
 
 
-def _validated(overrides: list[str], tmp_path) -> dict:
-    """Compose like the CLI, let model=auto pick its family as run() does, and validate."""
-    from hydra.utils import get_object
-    from omegaconf import OmegaConf
-
-    from lightsweep.config import compose
-    from lightsweep.models.registry import resolve_model_config
-    from lightsweep.validate import validate
-
-    plain = OmegaConf.to_container(compose(overrides, output_dir=tmp_path), resolve=True)
-    modality = get_object(plain["dataset"]["_target_"]).modality
-    plain["model"] = resolve_model_config(plain["model"], modality)[1]
-    validate(plain)
-    return plain
-
-
-def _every_choice() -> list[str]:
-    """group=choice for every YAML of every selectable group (sweep is added with +, as documented)."""
-    from lightsweep.config import CONF_DIR
-
-    chosen = []
-    for folder in sorted(p for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "paths")):
-        prefix = "+" if folder.name == "sweep" else ""
-        chosen += [f"{prefix}{folder.name}={path.stem}" for path in sorted(folder.glob("*.yaml"))]
-    return chosen
-
-
-@pytest.mark.parametrize("choice", _every_choice())
-def test_every_choice_of_every_group_composes_and_validates(choice, tmp_path):
-    plain = _validated([choice], tmp_path)
-    group, _, name = choice.lstrip("+").partition("=")
-    assert plain["seed"] is not None, f"{group}={name}"
-
-
 def test_every_problem_of_a_config_is_reported_at_once():
     from conftest import cli
 

@@ -18,10 +18,18 @@ CONF_DIR = PROJECT_ROOT / "conf"
 _NUMERIC_CHOICE = re.compile(r"^([\w]+)=(\d+(?:,\d+)*)$")
 
 
+# Groups that are not in conf/train.yaml's defaults list: Hydra wants them added (+sweep=simple). `--help`
+# lists them beside the others, so the plain spelling is accepted too.
+ADDED_GROUPS = ("sweep",)
+
+
 def normalize_overrides(overrides: list[str]) -> list[str]:
-    """Quote numeric group choices (precision=16 -> precision='16'); leave everything else alone."""
+    """Quote numeric group choices (precision=16 -> precision='16') and add the + that an added group
+    needs (sweep=simple -> +sweep=simple); leave everything else alone."""
     out = []
     for item in overrides:
+        if item.partition("=")[0] in ADDED_GROUPS:
+            item = "+" + item
         match = _NUMERIC_CHOICE.match(item)
         if match and (CONF_DIR / match.group(1)).is_dir():
             quoted = ",".join(f"'{v}'" for v in match.group(2).split(","))
