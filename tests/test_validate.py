@@ -49,3 +49,9 @@ def test_every_problem_of_a_config_is_reported_at_once():
     assert proc.returncode == 2 and line.startswith("lightsweep: error: 5 problems in the config: (1) seed=")
     for key in ("seed=", "test_ckpt=", "model.filters=", "trainer.max_epochs=", "callbacks.early_stopping.patience="):
         assert key in line
+
+
+def test_an_unknown_setting_names_the_nearest_valid_one_first():
+    with pytest.raises(ConfigError, match=r"^trainer.max_epoch is not a setting of lightning.pytorch.Trainer. "
+                                          r"Did you mean trainer.max_epochs or "):
+        check_node({"_target_": "lightning.pytorch.Trainer", "max_epoch": 3}, "trainer")

@@ -63,8 +63,7 @@ def node_problems(node: Any, where: str) -> list[str]:
             continue
         if key not in params:
             if not takes_kwargs:
-                valid = ", ".join(sorted(params)) or "(none)"
-                found.append(f"{where}.{key} is not a setting of {node['_target_']}. Valid settings: {valid}.")
+                found.append(_unknown_setting(where, key, node["_target_"], sorted(params)))
             continue
         if isinstance(value, Mapping) and "_target_" in value:
             found += node_problems(value, f"{where}.{key}")
@@ -74,6 +73,15 @@ def node_problems(node: Any, where: str) -> list[str]:
                 f"got {type(value).__name__}. Fix it with {where}.{key}=<value>."
             )
     return found
+
+
+def _unknown_setting(where: str, key: str, target: str, valid: list[str]) -> str:
+    """The nearest valid names first (a typo is the usual cause), then the whole list."""
+    import difflib
+
+    near = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(f'{where}.{n}' for n in near)}?" if near else ""
+    return f"{where}.{key} is not a setting of {target}.{hint} Valid settings: {', '.join(valid) or '(none)'}."
 
 
 def check_devices(trainer_cfg: Mapping[str, Any], cuda_available: bool, bf16_on_gpu: bool) -> None:
