@@ -24,6 +24,7 @@ from lightsweep.health.scores import (
     gradient_health,
     neuron_utilization,
     overall_health,
+    overall_weights,
     parameter_efficiency,
     recommendations,
     training_stability,
@@ -48,10 +49,10 @@ def test_training_stability_three_epochs_uses_neutral_recent():
     assert training_stability([1.0, 0.5, 0.25]) == pytest.approx(expected)
 
 
-def test_short_histories_are_neutral():
-    assert training_stability([1.0, 0.5]) == 0.5
-    assert convergence_quality([0.1, 0.9]) == 0.5
-    assert accuracy_consistency([0.5, 0.6, 0.7, 0.8]) == 0.5
+def test_short_histories_are_unmeasured():
+    assert training_stability([1.0, 0.5]) is None
+    assert convergence_quality([0.1, 0.9]) is None
+    assert accuracy_consistency([0.5, 0.6, 0.7, 0.8]) is None
 
 
 def test_diverged_loss_scores_zero_trend_not_neutral():
@@ -83,7 +84,7 @@ def test_neuron_utilization_and_gradient_health():
     assert neuron_utilization(0.25) == pytest.approx(0.75)
     assert neuron_utilization(1.5) == 0.0
     assert gradient_health({"conv1": "healthy", "conv2": "dead", "fc": "healthy"}) == pytest.approx(2 / 3)
-    assert gradient_health({}) == 0.5
+    assert gradient_health({}) is None
 
 
 SCORES = {
@@ -123,6 +124,18 @@ def test_validate_weights_refuses_bad_weights(weights, fragment):
     assert "\n" not in str(caught.value)
 
 
+def test_overall_health_rescales_the_weights_over_the_measured_components():
+    partial = dict(SCORES, parameter_efficiency=None, accuracy_consistency=None)
+    measured = 1.0 - DEFAULT_WEIGHTS["parameter_efficiency"] - DEFAULT_WEIGHTS["accuracy_consistency"]  # 0.75
+    by_hand = (0.25 * 0.9 + 0.20 * 0.7 + 0.15 * 1.0 + 0.15 * 0.6) / measured
+    assert overall_health(partial, DEFAULT_WEIGHTS) == pytest.approx(by_hand)
+    used = overall_weights(partial, DEFAULT_WEIGHTS)
+    assert set(used) == set(COMPONENTS) - {"parameter_efficiency", "accuracy_consistency"}
+    assert used["neuron_utilization"] == pytest.approx(0.25 / 0.75) and sum(used.values()) == pytest.approx(1.0)
+    assert overall_weights(SCORES, DEFAULT_WEIGHTS) == pytest.approx(DEFAULT_WEIGHTS)
+    assert overall_health(dict.fromkeys(COMPONENTS), DEFAULT_WEIGHTS) is None
+
+
 def test_recommendations_thresholds():
     assert recommendations(dict.fromkeys(COMPONENTS, 1.0), 1.0) == []
     advice = recommendations(dict(dict.fromkeys(COMPONENTS, 1.0), neuron_utilization=0.3), 0.4)
@@ -132,12 +145,14 @@ def test_recommendations_thresholds():
     assert not mild[0].startswith("CRITICAL") and "below optimal" in mild[-1]
 
 
-def test_unmeasured_components_earn_no_advice_and_no_verdict():
-    neutral = dict(dict.fromkeys(COMPONENTS, 1.0), training_stability=0.5, accuracy_consistency=0.5)
-    assert len(recommendations(neutral, 0.45)) == 3  # two components and the URGENT verdict
-    assert recommendations(neutral, 0.45, unmeasured=["training_stability", "accuracy_consistency"]) == []
-    low = dict(neutral, gradient_health=0.2)
-    assert [a.split()[0] for a in recommendations(low, 0.4, unmeasured=["training_stability", "accuracy_consistency"])] == ["gradient_health"]
+def test_unmeasured_components_earn_no_advice_and_the_verdict_says_what_it_covers():
+    unmeasured = dict(dict.fromkeys(COMPONENTS, 1.0), training_stability=None, accuracy_consistency=None)
+    assert recommendations(unmeasured, 1.0) == []
+    low = dict(unmeasured, gradient_health=0.2)
+    advice = recommendations(low, 0.45)
+    assert [a.split()[0] for a in advice] == ["gradient_health", "URGENT:"]
+    assert "(4 of 6 components measured)" in advice[-1]
+    assert recommendations(dict.fromkeys(COMPONENTS), None) == []
 
 
 def test_dead_units_of_signed_outputs_are_read_as_magnitudes():

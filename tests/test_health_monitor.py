@@ -76,7 +76,9 @@ def test_run_json_health_follows_the_configured_weights(run_cfg, tmp_path):
     _, record = run_cfg(overrides)
     health = record["health"]
     assert set(health["components"]) == set(weights) and health["weights"] == weights
-    expected = sum(weights[name] * score for name, score in health["components"].items())
+    measured = {name: score for name, score in health["components"].items() if score is not None}
+    assert set(measured) | set(health["unmeasured"]) == set(weights)  # 3 epochs: accuracy_consistency needs 5
+    expected = sum(weights[name] * score for name, score in measured.items()) / sum(weights[n] for n in measured)
     assert health["overall"] == pytest.approx(min(1.0, max(0.0, expected)))
     assert isinstance(health["recommendations"], list) and health["gradient_status"] in {"healthy", "vanishing", "exploding", "dead", "mixed"}
 

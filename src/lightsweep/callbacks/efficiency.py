@@ -4,7 +4,8 @@ Per epoch wall time and samples/s; peak CPU RSS of this process during fit (the 
 training starts, so runs sharing a process in a sweep are measured separately) and peak CUDA memory;
 FLOPs of one real training step (forward + backward of the first batch) counted once by torch's
 FlopCounterMode; inference speed (no-grad forward of the first batch's first probe.KEPT_INPUTS samples,
-median of 5); parameter count and model size."""
+median of 5); parameter count and model size of the network that is trained and evaluated
+(probe.weights_network: TimeHUT's encoder, without the weight-averaged copy that duplicates it)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ class EfficiencyProfiler(L.Callback):
         self.samples_per_second.append(self._samples / seconds if seconds > 0 else 0.0)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        parameters = list(pl_module.parameters())
+        net = probe.weights_network(pl_module)  # TimeHUT: its encoder, not the weight-averaged duplicate
+        parameters = list(net.parameters())
         self.report = {
             "epoch_seconds": self.epoch_seconds,
             "samples_per_second": self.samples_per_second,
@@ -72,7 +74,7 @@ class EfficiencyProfiler(L.Callback):
             "inference_samples_per_second": self._inference_speed(pl_module),
             "parameters": sum(p.numel() for p in parameters),
             "trainable_parameters": sum(p.numel() for p in parameters if p.requires_grad),
-            "model_size_mb": sum(t.numel() * t.element_size() for t in (*parameters, *pl_module.buffers())) / 2**20,
+            "model_size_mb": sum(t.numel() * t.element_size() for t in (*parameters, *net.buffers())) / 2**20,
         }
 
     def run_record(self) -> dict[str, Any]:

@@ -4,7 +4,14 @@ Per epoch, the loss/accuracy curves. At up to `max_probes` evenly spread epochs 
 runs; the last epoch always): real per-layer gradient magnitudes (the epoch's first batch, before
 clipping), the shares of dead and saturated weights, and dead units from post-activation outputs on a
 fixed probe batch (forward hooks; see callbacks.probe), logged under health/. At the end: the six
-component scores, the overall score from the configured weights, recommendations and overfitting.
+component scores (None where nothing could be measured), the overall score from the configured weights
+re-scaled over the measured components, recommendations and overfitting.
+
+A model can say which of its weights no input reaches (TimeHUT: dilated taps past a short series read
+only padding): `unreachable_weights(input_shape) -> {parameter name: bool mask}` and
+`overrides_for(input_shape) -> [config overrides that avoid them]`. Those weights get exactly zero
+gradient by construction, so they are left out of the gradient status (judged on the inputs of that very
+step) and reported as structurally unused, with their share of the parameters, instead of as dead.
 The maths lives in lightsweep.health (pure functions)."""
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ class HealthMonitor(L.Callback):
         self._probe_every = 1
         self._probed_epoch = -1
         self._grab_gradients = False
+        self._step_input_shapes: list[torch.Size] = []
+        self._input_hook: torch.utils.hooks.RemovableHandle | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._probe_every = max(1, math.ceil(planned_epochs(trainer) / max(1, self.max_probes)))
@@ -52,14 +61,20 @@ class HealthMonitor(L.Callback):
         self._grab_gradients = batch_idx == 0 and self._scheduled(trainer)
         if self._probe is None:
             self._probe = probe.inputs_of(batch, self.probe_size)
+        if self._grab_gradients and hasattr(pl_module, "unreachable_weights") and self._input_hook is None:
+            shapes = self._step_input_shapes = []
+            self._input_hook = probe.network(pl_module).register_forward_pre_hook(
+                lambda _module, inputs: shapes.append(inputs[0].shape))
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         if not self._grab_gradients:
             return
         self._grab_gradients = False
+        unreachable = self._unreachable_in_step(pl_module)
         layers, means = {}, {}
         for name, module in pl_module.named_modules():
-            grads = [p.grad.flatten() for p in module.parameters(recurse=False) if p.grad is not None]
+            grads = [_reachable(p.grad, unreachable.get(f"{name}.{key}" if name else key)).flatten()
+                     for key, p in module.named_parameters(recurse=False) if p.grad is not None]
             if grads:
                 layers[name], stats = diagnostics.classify_gradient(torch.cat(grads).abs())
                 means[name] = stats["mean"]
@@ -68,8 +83,7 @@ class HealthMonitor(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._scheduled(trainer):
             return
-        weights = diagnostics.weight_statistics(
-            torch.cat([p.detach().flatten() for p in pl_module.parameters() if p.requires_grad]))
+        weights = diagnostics.weight_statistics(torch.cat([p.detach().flatten() for p in _trained(pl_module)]))
         logged = {"health/gradient_health": scores.gradient_health(self.gradient_layers),
                   "health/dead_weight_share": weights["dead_share"],
                   "health/saturated_weight_share": weights["saturated_share"]}
@@ -81,25 +95,27 @@ class HealthMonitor(L.Callback):
         self._record_curves(trainer)
         if self._probed_epoch != trainer.current_epoch - 1:  # the final state must be probed
             self._probe_dead_units(pl_module, trainer)
-        accuracy = self.curves["val/acc"] or self.curves["train/acc"]
-        parameters = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+        accuracy = self.curves["val/acc"] or self.curves["train/acc"]  # TimeHUT: none while fitting
+        parameters = sum(p.numel() for p in _trained(pl_module))
         dead = self.dead_ratios[-1] if self.dead_ratios else None
         components = {
-            "neuron_utilization": scores.neuron_utilization(dead) if dead is not None else scores.NEUTRAL,
-            "parameter_efficiency": scores.parameter_efficiency(max(accuracy, default=0.0), parameters),
+            "neuron_utilization": scores.neuron_utilization(dead) if dead is not None else None,
+            "parameter_efficiency": scores.parameter_efficiency(max(accuracy), parameters) if accuracy else None,
             "training_stability": scores.training_stability(self.curves["train/loss"]),
             "gradient_health": scores.gradient_health(self.gradient_layers),
             "convergence_quality": scores.convergence_quality(accuracy),
             "accuracy_consistency": scores.accuracy_consistency(accuracy),
         }
-        unmeasured = self._unmeasured(dead, accuracy)
         overall = scores.overall_health(components, self.weights)
+        unused = self._structurally_unused(pl_module)
         self.report = {
             "components": components,
             "weights": self.weights,
             "overall": overall,
-            "unmeasured": unmeasured,
-            "recommendations": scores.recommendations(components, overall, unmeasured),
+            "overall_weights": scores.overall_weights(components, self.weights),  # re-scaled over the measured
+            "unmeasured": [name for name, score in components.items() if score is None],
+            "recommendations": scores.recommendations(components, overall) + _unused_advice(unused),
+            "structurally_unused": unused,
             "gradient_status": diagnostics.overall_gradient_status(self.gradient_layers.values())
             if self.gradient_layers else None,
             "gradient_layers": self.gradient_layers,
@@ -118,13 +134,29 @@ class HealthMonitor(L.Callback):
     def _scheduled(self, trainer: L.Trainer) -> bool:
         return trainer.current_epoch % self._probe_every == 0
 
-    def _unmeasured(self, dead: float | None, accuracy: list[float]) -> list[str]:
-        """Components left NEUTRAL because there was nothing (or too little history) to measure."""
-        history = {"training_stability": len(self.curves["train/loss"]),
-                   "convergence_quality": len(accuracy), "accuracy_consistency": len(accuracy)}
-        short = [name for name, needed in scores.MIN_HISTORY.items() if history[name] < needed]
-        missing = ["neuron_utilization"] * (dead is None) + ["gradient_health"] * (not self.gradient_layers)
-        return [name for name in scores.COMPONENTS if name in short + missing]
+    def _unreachable_in_step(self, pl_module: L.LightningModule) -> dict[str, torch.Tensor]:
+        """Masks of the weights that none of this step's network inputs could reach (see the module doc)."""
+        if self._input_hook is None:
+            return {}
+        self._input_hook.remove()
+        self._input_hook = None
+        masks: dict[str, torch.Tensor] = {}
+        for index, shape in enumerate(self._step_input_shapes):  # unreachable in every call of the step
+            found = pl_module.unreachable_weights(shape)
+            masks = found if index == 0 else {n: m & found[n] for n, m in masks.items() if n in found}
+        return masks
+
+    def _structurally_unused(self, pl_module: L.LightningModule) -> dict[str, Any] | None:
+        """The weights that training inputs (shaped like the probe batch) can never reach, or None when the
+        model does not say (or has none)."""
+        if not hasattr(pl_module, "unreachable_weights") or self._probe is None:
+            return None
+        shape = self._probe.shape
+        unused = diagnostics.structurally_unused(pl_module.unreachable_weights(shape),
+                                                 sum(p.numel() for p in _trained(pl_module)))
+        if not unused["parameters"]:
+            return None
+        return {**unused, "input_shape": list(shape[1:]), "fix": pl_module.overrides_for(shape)}
 
     def _record_curves(self, trainer: L.Trainer) -> None:
         for name in CURVES:
@@ -162,3 +194,22 @@ def _weight_statistics(pl_module: L.LightningModule) -> dict[str, dict[str, floa
     """diagnostics.weight_statistics of every weight and bias tensor of the probed network."""
     net = probe.weights_network(pl_module)
     return {name: diagnostics.weight_statistics(p) for name, p in net.named_parameters() if p.numel() > 1}
+
+
+def _trained(pl_module: L.LightningModule) -> list[torch.nn.Parameter]:
+    """The trained parameters of the probed network (TimeHUT: its encoder, not the averaged copy)."""
+    return [p for p in probe.weights_network(pl_module).parameters() if p.requires_grad]
+
+
+def _reachable(grad: torch.Tensor, unreachable: torch.Tensor | None) -> torch.Tensor:
+    return grad if unreachable is None else grad[~unreachable]
+
+
+def _unused_advice(unused: dict[str, Any] | None) -> list[str]:
+    if unused is None:
+        return []
+    fix = f" Use {' '.join(unused['fix'])}: no layer then reaches past the input." if unused["fix"] else ""
+    return [f"{unused['parameter_share']:.0%} of the parameters ({unused['parameters']:,}) never see data: "
+            f"for inputs of shape {unused['input_shape']} they read only padding "
+            f"({len(unused['weights'])} weight tensors), so they get no gradient by construction; "
+            f"this is the model's shape for this input size, not a training problem.{fix}"]

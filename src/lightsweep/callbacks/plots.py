@@ -56,8 +56,12 @@ class PlotWriter(L.Callback):
         if health:
             onset = (health.get("overfitting") or {}).get("onset_epoch")
             files.append(plots.learning_curves(health["curves"], onset, self.dirpath / "learning_curves.png", self.dpi))
-            files.append(plots.health_radar(health["components"], health["overall"],
-                                            self.dirpath / "health_radar.png", self.dpi))
+            measured = {name: score for name, score in health["components"].items() if score is not None}
+            if health["overall"] is not None:  # the radar's axes: the measured components only
+                files.append(plots.health_radar(measured, health["overall"], self.dirpath / "health_radar.png",
+                                                self.dpi))
+            else:
+                skipped["health_radar"] = "no weighted health component was measured"
             if health["gradient_mean_abs"]:
                 files.append(plots.gradient_flow(health["gradient_mean_abs"], health["gradient_layers"],
                                                  self.dirpath / "gradient_flow.png", self.dpi))

@@ -78,6 +78,17 @@ def dead_ratio(per_layer: Mapping[str, torch.Tensor]) -> float:
     return dead / total if total else 0.0
 
 
+def structurally_unused(unreachable: Mapping[str, torch.Tensor], total_parameters: int) -> dict:
+    """From a model's masks of the weights no input reaches (parameter name -> bool mask): how many they
+    are, their share of all `total_parameters`, and each masked tensor's unreachable share."""
+    count = sum(int(mask.sum().item()) for mask in unreachable.values())
+    return {
+        "parameters": count,
+        "parameter_share": count / total_parameters if total_parameters else 0.0,
+        "weights": {name: mask.double().mean().item() for name, mask in unreachable.items() if mask.any()},
+    }
+
+
 def weight_statistics(weight: torch.Tensor) -> dict[str, float]:
     """Mean, std, min, max, dead share (|w| < 1e-6) and saturated share (|w| > 3.0) of a weight tensor."""
     values = weight.detach().double().flatten()

@@ -1,18 +1,19 @@
 """The six health component scores from per-epoch histories, and their weighted overall score.
 
-Every score is clamped to [0, 1] and higher means healthier; a score without enough history is 0.5
-(neutral), as in the seed. Formulas follow spec/hpo_seed.md section 1."""
+Every score is clamped to [0, 1] and higher means healthier. A score that cannot be measured (too short a
+history, nothing to measure) is None, not a number: the seed scored it a neutral 0.5, which the overall
+score then averaged in as if measured. The overall score is the weighted mean of the measured components.
+Formulas follow spec/hpo_seed.md section 1."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from lightsweep.errors import ConfigError
 
-NEUTRAL = 0.5
 WEIGHT_SUM_TOLERANCE = 1e-6
 
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -34,7 +35,7 @@ RECOMMEND_BELOW: dict[str, float] = {
     "convergence_quality": 0.7,
     "accuracy_consistency": 0.7,
 }
-# Histories shorter than this (epochs) leave a component unmeasured: it scores NEUTRAL and earns no advice.
+# Histories shorter than this (epochs) leave a component unmeasured (None): it earns no advice.
 MIN_HISTORY: dict[str, int] = {"training_stability": 3, "convergence_quality": 3, "accuracy_consistency": 5}
 CRITICAL_NEURON_UTILIZATION = 0.4
 URGENT_OVERALL = 0.5
@@ -57,42 +58,42 @@ def _clamp(value: float) -> float:
     return max(0.0, min(1.0, float(value)))
 
 
-def training_stability(train_loss: Sequence[float]) -> float:
-    """0.5*trend + 0.2*smooth + 0.3*recent over the training loss L (0.5 with < 3 epochs).
+def training_stability(train_loss: Sequence[float]) -> float | None:
+    """0.5*trend + 0.2*smooth + 0.3*recent over the training loss L (None with < 3 epochs).
 
     trend = clamp(-(L[-1] - L[0]) / max(|L[0]|, 1e-6)), the relative decrease;
     smooth = 1 / (1 + 3*MAD(diff(L))), MAD = median |x - median(x)|;
-    recent = clamp(0.5 - (L[-1] - L[-5])) with >= 5 epochs, else 0.5."""
+    recent = clamp(0.5 - (L[-1] - L[-5])) with >= 5 epochs, else 0.5 (the seed's midpoint)."""
     loss = np.asarray(train_loss, dtype=float)
     if loss.size < MIN_HISTORY["training_stability"]:
-        return NEUTRAL
+        return None
     trend = _clamp(-(loss[-1] - loss[0]) / max(abs(loss[0]), 1e-6))
     steps = np.diff(loss)
     mad = float(np.median(np.abs(steps - np.median(steps))))
     smooth = 1.0 / (1.0 + 3.0 * mad)
-    recent = _clamp(0.5 - (loss[-1] - loss[-5])) if loss.size >= 5 else NEUTRAL
+    recent = _clamp(0.5 - (loss[-1] - loss[-5])) if loss.size >= 5 else 0.5
     return _clamp(0.5 * trend + 0.2 * smooth + 0.3 * recent)
 
 
-def convergence_quality(accuracy: Sequence[float]) -> float:
-    """0.6*final + 0.3*improve + 0.1*final_stab over the accuracy A (0.5 with < 3 epochs).
+def convergence_quality(accuracy: Sequence[float]) -> float | None:
+    """0.6*final + 0.3*improve + 0.1*final_stab over the accuracy A (None with < 3 epochs).
 
     final = A[-1]; improve = clamp(5*(A[-1] - A[0]));
     final_stab = 1 / (1 + 20*var(A[-5:])) (population variance) with >= 5 epochs, else 0.5."""
     acc = np.asarray(accuracy, dtype=float)
     if acc.size < MIN_HISTORY["convergence_quality"]:
-        return NEUTRAL
+        return None
     improve = _clamp(5.0 * (acc[-1] - acc[0]))
-    final_stab = 1.0 / (1.0 + 20.0 * float(np.var(acc[-5:]))) if acc.size >= 5 else NEUTRAL
+    final_stab = 1.0 / (1.0 + 20.0 * float(np.var(acc[-5:]))) if acc.size >= 5 else 0.5
     return _clamp(0.6 * acc[-1] + 0.3 * improve + 0.1 * final_stab)
 
 
-def accuracy_consistency(accuracy: Sequence[float]) -> float:
+def accuracy_consistency(accuracy: Sequence[float]) -> float | None:
     """1 / (1 + 10*cv), cv = std(A)/mean(A) across epochs (population std); 0 if the mean is 0,
-    0.5 with < 5 epochs. This is epoch-to-epoch variation, not cross-validation."""
+    None with < 5 epochs. This is epoch-to-epoch variation, not cross-validation."""
     acc = np.asarray(accuracy, dtype=float)
     if acc.size < MIN_HISTORY["accuracy_consistency"]:
-        return NEUTRAL
+        return None
     mean = float(np.mean(acc))
     if mean == 0.0:
         return 0.0
@@ -112,11 +113,11 @@ def neuron_utilization(dead_ratio: float) -> float:
     return _clamp(1.0 - dead_ratio)
 
 
-def gradient_health(layer_statuses: Mapping[str, str]) -> float:
+def gradient_health(layer_statuses: Mapping[str, str]) -> float | None:
     """Share of layers whose real-gradient status (diagnostics.classify_gradient) is "healthy";
-    0.5 when no layer was analysed."""
+    None when no layer was analysed."""
     if not layer_statuses:
-        return NEUTRAL
+        return None
     healthy = sum(status == "healthy" for status in layer_statuses.values())
     return healthy / len(layer_statuses)
 
@@ -138,30 +139,40 @@ def validate_weights(weights: Mapping[str, float]) -> None:
         raise ConfigError(f"health weights for {names} must sum to 1; they sum to {total:.6g}.")
 
 
-def overall_health(components: Mapping[str, float], weights: Mapping[str, float]) -> float:
-    """clamp(sum over components c of weights[c] * components[c]), with the caller's weights."""
+def overall_weights(components: Mapping[str, float | None], weights: Mapping[str, float]) -> dict[str, float]:
+    """The caller's weights of the measured components (score not None), rescaled to sum to 1: what the
+    overall score is made of. Empty when no measured component has weight."""
     validate_weights(weights)
-    return _clamp(sum(weights[name] * components[name] for name in COMPONENTS))
+    measured = {name: weights[name] for name in COMPONENTS if components[name] is not None}
+    total = sum(measured.values())
+    return {name: weight / total for name, weight in measured.items()} if total > 0 else {}
 
 
-def recommendations(
-    components: Mapping[str, float], overall: float, unmeasured: Collection[str] = ()
-) -> list[str]:
+def overall_health(components: Mapping[str, float | None], weights: Mapping[str, float]) -> float | None:
+    """clamp(sum of w[c] * components[c]) over the measured components c, w = overall_weights (the
+    caller's weights re-scaled over what was measured); None when nothing weighted was measured."""
+    used = overall_weights(components, weights)
+    return _clamp(sum(weight * components[name] for name, weight in used.items())) if used else None
+
+
+def recommendations(components: Mapping[str, float | None], overall: float | None) -> list[str]:
     """Plain advice for every measured component under its threshold, then a verdict on the overall
-    score. Unmeasured components (NEUTRAL for lack of history) earn no advice, and while any is
-    unmeasured the overall score is partly neutral, so it earns no verdict either."""
+    score. Unmeasured components (None) earn no advice; when some are unmeasured the verdict says which
+    part of the health it covers."""
     advice = []
     for name in COMPONENTS:
         score = components[name]
-        if name in unmeasured or score >= RECOMMEND_BELOW[name]:
+        if score is None or score >= RECOMMEND_BELOW[name]:
             continue
         critical = name == "neuron_utilization" and score < CRITICAL_NEURON_UTILIZATION
         prefix = "CRITICAL: " if critical else ""
         advice.append(f"{prefix}{name} is {score:.2f}. {ADVICE[name]}")
-    if unmeasured:
+    if overall is None:
         return advice
+    measured = sum(components[name] is not None for name in COMPONENTS)
+    scope = "" if measured == len(COMPONENTS) else f" ({measured} of {len(COMPONENTS)} components measured)"
     if overall < URGENT_OVERALL:
-        advice.append(f"URGENT: overall health is {overall:.2f}; fix the issues above before trusting this model.")
+        advice.append(f"URGENT: overall health{scope} is {overall:.2f}; fix the issues above before trusting this model.")
     elif overall < OPTIMAL_OVERALL:
-        advice.append(f"Overall health is {overall:.2f}, below optimal; address the issues above.")
+        advice.append(f"Overall health{scope} is {overall:.2f}, below optimal; address the issues above.")
     return advice

@@ -33,6 +33,13 @@ class SamePadConv(nn.Module):
         out = conv(x)
         return out[:, :, : out.size(-1) - self.trim] if self.trim else out
 
+    def unreachable_taps(self, length: int) -> torch.Tensor:
+        """(kernel_size,) bool: True for a tap that reads only padding on a series of `length` steps.
+        Output step t reads input t + k*dilation - padding through tap k, t in [0, length)."""
+        conv = self.conv
+        offsets = torch.arange(conv.kernel_size[0], device=conv.weight.device) * conv.dilation[0] - conv.padding[0]
+        return offsets.abs() >= length
+
 
 class ConvBlock(nn.Module):
     """Pre-activation residual block: GELU -> conv -> GELU -> conv, plus a (projected) skip."""
@@ -87,6 +94,19 @@ class TSEncoder(nn.Module):
         for block in self.blocks:
             x = block(x, inside)
         return self.repr_dropout(x).transpose(1, 2)
+
+    def unreachable_weights(self, length: int) -> dict[str, torch.Tensor]:
+        """Parameter name -> bool mask of the conv weights that no series of `length` steps reaches: taps
+        that read only zero padding, so their weights get exactly zero gradient (block i has dilation
+        2**i: on a 24-step series blocks 5 and up use only their centre tap). Fully reachable tensors are
+        left out."""
+        masks = {}
+        for name, module in self.named_modules():
+            if isinstance(module, SamePadConv):
+                taps = module.unreachable_taps(length)
+                if taps.any():
+                    masks[f"{name}.conv.weight"] = taps.expand_as(module.conv.weight)
+        return masks
 
 
 def encode_pair(encoder: TSEncoder, view1: torch.Tensor, view2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

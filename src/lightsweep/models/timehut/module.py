@@ -42,9 +42,14 @@ class TimeHUT(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.encoder = TSEncoder(input_shape[-1], output_dims, hidden_dims, depth, mask_mode)
-        # Encoding uses the equal-weight average of the encoder over all steps (incl. the initial weights).
+        # Encoding uses the equal-weight average of the initial weights and the weights after every step:
+        # as TS2Vec's ts2vec.py, the copy takes the initial weights as its first average (n_averaged 1)
+        # before any step. The copy is averaged, never trained: no gradient, and callbacks count the
+        # encoder's parameters only (probe.weights_network).
         # (foreach update: one fused call per step instead of one per parameter tensor)
         self.averaged_encoder = AveragedModel(self.encoder, multi_avg_fn=get_swa_multi_avg_fn())
+        self.averaged_encoder.requires_grad_(False)
+        self.averaged_encoder.update_parameters(self.encoder)
         self.loss_settings = LossSettings(alpha, temporal_unit, amc_instance, amc_temporal, amc_margin,
                                           temporal_tau, last_level_amc)
         self.temperature = temperature
@@ -89,6 +94,16 @@ class TimeHUT(L.LightningModule):
     def _stacked(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         features, labels = zip(*self._embeddings[index])
         return torch.cat(features).numpy(), torch.cat(labels).numpy()
+
+    def unreachable_weights(self, input_shape: Sequence[int]) -> dict[str, torch.Tensor]:
+        """For the health monitor: the encoder weights that inputs of this (B, T, D) shape cannot reach."""
+        return {f"encoder.{name}": mask for name, mask in self.encoder.unreachable_weights(input_shape[1]).items()}
+
+    def overrides_for(self, input_shape: Sequence[int]) -> list[str]:
+        """The shallower encoder whose every tap reaches series of T steps: the deepest whose last block's
+        dilation 2**depth is below T (its receptive field already spans the series)."""
+        depth = max(0, (input_shape[1] - 1).bit_length() - 1)
+        return [f"model.depth={depth}"] if depth < self.hparams.depth else []
 
     @staticmethod
     def default_budget(datamodule: L.LightningDataModule) -> dict[str, int]:
