@@ -126,3 +126,47 @@ def test_lstm_units_are_probed_through_hooks():
     assert lstms and set(report["dead_units_by_layer"]) == {*lstms, *relus}
     assert all(report["dead_units_by_layer"][name] == 0.0 for name in lstms)  # every LSTM unit varies
     assert "neuron_utilization" not in report["unmeasured"] and "training_stability" in report["unmeasured"]
+
+
+def _fit_profiled_after_a_big_allocation() -> tuple[dict, float]:
+    """(efficiency report, MiB of a 400 MiB buffer touched and freed before the fit)."""
+    import numpy as np
+
+    from lightsweep.callbacks.efficiency import EfficiencyProfiler
+
+    buffer = np.ones(400 * 2**20 // 8)  # the process's peak RSS now covers it; freed before training
+    del buffer
+    profiler = EfficiencyProfiler(count_flops=False)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[profiler])
+    trainer.fit(TinyNet(), DataLoader(TensorDataset(torch.randn(32, 4), torch.randint(0, 2, (32,))), batch_size=16))
+    return profiler.report, 400.0
+
+
+def test_peak_memory_is_the_fits_when_the_os_resets_it():
+    import os
+
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("this OS cannot reset the peak RSS (Linux /proc/self/clear_refs)")
+    report, freed_mb = _fit_profiled_after_a_big_allocation()
+    assert report["peak_cpu_rss_source"] == "fit (reset)"
+    assert report["peak_cpu_rss_mb"] < _current_rss_mb() + freed_mb / 2  # the freed buffer is not in it
+
+
+@pytest.mark.parametrize("clear_refs", ["missing", "ignored"])
+def test_peak_memory_says_when_it_covers_the_whole_process(monkeypatch, tmp_path, clear_refs):
+    from lightsweep.callbacks import efficiency
+
+    # missing: the OS has no way to reset the peak; ignored: the write is accepted but the peak stays
+    target = tmp_path / "absent" / "clear_refs" if clear_refs == "missing" else tmp_path / "clear_refs"
+    monkeypatch.setattr(efficiency, "_CLEAR_REFS", target)
+    report, freed_mb = _fit_profiled_after_a_big_allocation()
+    assert report["peak_cpu_rss_source"] == "process lifetime"
+    assert report["peak_cpu_rss_mb"] >= freed_mb
+
+
+def _current_rss_mb() -> float:
+    from pathlib import Path
+
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024

@@ -1,7 +1,8 @@
 """EfficiencyProfiler: what training cost, measured in-process -> run.json "efficiency".
 
-Per epoch wall time and samples/s; peak CPU RSS of this process during fit (the peak is reset when
-training starts, so runs sharing a process in a sweep are measured separately) and peak CUDA memory;
+Per epoch wall time and samples/s; peak CPU RSS of this process during fit and peak CUDA memory. The CPU
+peak is reset when training starts where the OS allows it (Linux), so runs sharing a process in a sweep
+are measured separately; elsewhere it is the process's lifetime peak, and peak_cpu_rss_source says which;
 FLOPs of one real training step (forward + backward of the first batch) counted once by torch's
 FlopCounterMode; inference speed (no-grad forward of the first batch's first probe.KEPT_INPUTS samples,
 median of 5); parameter count and model size of the network that is trained and evaluated
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from lightsweep.callbacks import probe
 
 INFERENCE_REPEATS = 5
+FIT_PEAK, LIFETIME_PEAK = "fit (reset)", "process lifetime"  # what peak_cpu_rss_mb covers
+RESET_SLACK_KB = 4096  # right after a reset the peak equals the current RSS, give or take a few pages
 
 
 class EfficiencyProfiler(L.Callback):
@@ -35,11 +39,12 @@ class EfficiencyProfiler(L.Callback):
         self._epoch_start = 0.0
         self._samples = 0
         self._inputs: torch.Tensor | None = None
+        self._rss_source = LIFETIME_PEAK
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-        _reset_peak_rss()
+        self._rss_source = _reset_peak_rss()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start, self._samples = time.perf_counter(), 0
@@ -69,6 +74,7 @@ class EfficiencyProfiler(L.Callback):
             "epoch_seconds": self.epoch_seconds,
             "samples_per_second": self.samples_per_second,
             "peak_cpu_rss_mb": _peak_rss_mb(),
+            "peak_cpu_rss_source": self._rss_source,
             "peak_cuda_memory_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
             "flops_per_step": self.flops_per_step,
             "inference_samples_per_second": self._inference_speed(pl_module),
@@ -101,17 +107,33 @@ class EfficiencyProfiler(L.Callback):
 _CLEAR_REFS, _STATUS = Path("/proc/self/clear_refs"), Path("/proc/self/status")
 
 
-def _reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM) to its current RSS."""
+def _reset_peak_rss() -> str:
+    """Linux (>= 4.0): writing 5 to clear_refs resets the process's peak RSS (VmHWM) to its current RSS.
+    What the peak read at fit end covers: FIT_PEAK only when the reset is seen to take (a sandbox may
+    refuse the write, or accept it and keep the peak), else LIFETIME_PEAK."""
     try:
         _CLEAR_REFS.write_text("5")
     except OSError:
-        pass  # elsewhere the peak covers the whole process lifetime
+        return LIFETIME_PEAK
+    status = _status_kb()
+    reset = status is not None and status["VmHWM"] <= status["VmRSS"] + RESET_SLACK_KB
+    return FIT_PEAK if reset else LIFETIME_PEAK
 
 
 def _peak_rss_mb() -> float:
+    status = _status_kb()
+    if status is not None:
+        return status["VmHWM"] / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the lifetime peak: bytes on macOS, KiB elsewhere
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def _status_kb() -> dict[str, int] | None:
+    """VmHWM (peak RSS) and VmRSS of this process in kB from Linux's /proc/self/status; None elsewhere."""
     try:
-        line = next(x for x in _STATUS.read_text().splitlines() if x.startswith("VmHWM:"))
-        return int(line.split()[1]) / 1024  # kB
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        lines = _STATUS.read_text().splitlines()
+    except OSError:
+        return None
+    values = {key: int(rest.split()[0]) for key, _, rest in (line.partition(":") for line in lines)
+              if key in ("VmHWM", "VmRSS")}
+    return values if len(values) == 2 else None
