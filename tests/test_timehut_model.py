@@ -143,3 +143,51 @@ def test_small_data_rule_and_metrics():
         assert metrics["test/auprc"] == pytest.approx(1.0) and metrics["val/acc"] == 1.0
     flipped = evaluate("svm", train_x, labels_train, test_x, 1 - labels_test)
     assert flipped["test/acc"] == 0.0 and flipped["val/acc"] == 1.0  # validation never sees test labels
+
+
+# 1-D embeddings: every protocol's score rises with x on the test points, so the ranking is x's own
+TRAIN_1D = np.concatenate([np.linspace(-6, -4, 10), np.linspace(8, 10, 10)])[:, None]
+TEST_1D, TEST_1D_LABELS = np.arange(5.0)[:, None], np.array([0, 1, 0, 1, 1])
+
+
+@pytest.mark.parametrize("protocol", ["svm", "linear"])
+def test_binary_auprc_scores_the_positive_class(protocol):
+    # ranked by x (4, 3, 2, 1, 0): positives at ranks 1, 2, 4 -> AP = (1/1 + 2/2 + 3/4) / 3 = 11/12; the
+    # negative class ranked the other way: (1/1 + 2/3) / 2 = 5/6, so averaging both classes gives 0.875
+    metrics = evaluate(protocol, TRAIN_1D, np.repeat([0, 1], 10), TEST_1D, TEST_1D_LABELS)
+    assert metrics["test/auprc"] == pytest.approx(11 / 12)
+
+
+def three_classes(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1, 2], 20)
+    centres = np.array([[0.0, 0.0, 0.0], [1.0, 0.5, 0.0], [0.5, 1.0, 1.0]])
+    return centres[labels] + rng.normal(0, 0.6, (60, 3)) * [1.0, 1.0, 30.0], labels
+
+
+def test_linear_protocol_is_one_vs_rest_probabilities_as_ts2vec():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score
+    from sklearn.preprocessing import StandardScaler
+
+    (train_x, train_y), (test_x, test_y) = three_classes(0), three_classes(1)
+    scaler = StandardScaler().fit(train_x)
+    # TS2Vec's tasks/_eval_protocols.py fit_lr: one binary logistic regression per class on standardised
+    # features; tasks/classification.py scores AUPRC on predict_proba (OvR: each row's sigmoids normalised)
+    sigmoids = np.stack([
+        LogisticRegression(random_state=0, max_iter=1_000_000).fit(scaler.transform(train_x), train_y == c)
+        .predict_proba(scaler.transform(test_x))[:, 1] for c in range(3)], axis=1)
+    probabilities = sigmoids / sigmoids.sum(axis=1, keepdims=True)
+    expected = average_precision_score(np.eye(3)[test_y], probabilities)
+    metrics = evaluate("linear", train_x, train_y, test_x, test_y)
+    assert metrics["test/auprc"] == pytest.approx(expected, rel=1e-4)
+    assert metrics["test/acc"] == pytest.approx((probabilities.argmax(axis=1) == test_y).mean())
+
+
+def test_knn_protocol_standardises_features_as_ts2vec():
+    (train_x, train_y), (test_x, test_y) = three_classes(0), three_classes(1)
+    mean, std = train_x.mean(axis=0), train_x.std(axis=0)
+    scaled_train, scaled_test = (train_x - mean) / std, (test_x - mean) / std
+    nearest = ((scaled_test[:, None] - scaled_train[None]) ** 2).sum(axis=-1).argmin(axis=1)
+    metrics = evaluate("knn", train_x, train_y, test_x, test_y)
+    assert metrics["test/acc"] == pytest.approx((train_y[nearest] == test_y).mean())

@@ -1,8 +1,12 @@
-"""Classifiers fitted on frozen embeddings (spec 1.7): the TS2Vec SVM protocol, linear and 1-NN.
+"""Classifiers fitted on frozen embeddings (spec 1.7), as TS2Vec's tasks/_eval_protocols.py: the SVM
+protocol, linear (standardised features, one-vs-rest logistic regression) and 1-NN (standardised).
 
 `evaluate` returns test accuracy, macro-F1 and AUPRC, plus a validation accuracy from stratified
 k-fold cross-validation on the training embeddings: the number a sweep may optimise, since it
-never touches the test set.
+never touches the test set. AUPRC follows TS2Vec's tasks/classification.py: average precision of the
+one-hot test labels against the classifier's scores (the SVM's decision_function, linear's predict_proba;
+1-NN has no decision function, so its predict_proba), which sklearn reads as the positive class's AP for
+two classes and the macro mean over classes otherwise.
 """
 
 from __future__ import annotations
@@ -22,15 +26,17 @@ def make_classifier(protocol: Protocol, features: np.ndarray, labels: np.ndarray
     """An unfitted sklearn estimator for the protocol, chosen as the reference does for this data size."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
     if protocol == "knn":
-        return KNeighborsClassifier(n_neighbors=1)
-    if protocol == "linear":
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1_000_000))
+        return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=1))
+    if protocol == "linear":  # TS2Vec's LogisticRegression(multi_class='ovr'), which sklearn 1.7 removed
+        return make_pipeline(StandardScaler(),
+                             OneVsRestClassifier(LogisticRegression(random_state=0, max_iter=1_000_000)))
     n_classes = len(np.unique(labels))
     if len(labels) // n_classes < 5 or len(labels) < 50:
         return SVC(C=SMALL_DATA_C, gamma="scale")
@@ -72,16 +78,13 @@ def evaluate(
 
     classifier = _fit(protocol, train_x, train_y)
     predicted = classifier.predict(test_x)
-    classes = np.arange(int(max(train_y.max(), test_y.max())) + 1)
-    scores = classifier.decision_function(test_x) if protocol != "knn" else classifier.predict_proba(test_x)
-    if scores.ndim == 1:  # binary: one margin per sample, for the positive class
-        scores = np.stack([-scores, scores], axis=1)
-    truth = label_binarize(test_y, classes=classes)
-    if truth.shape[1] == 1:
-        truth = np.hstack([1 - truth, truth])
+    scores = classifier.decision_function(test_x) if protocol == "svm" else classifier.predict_proba(test_x)
+    truth = label_binarize(test_y, classes=classifier.classes_)  # one column per class the classifier knows
+    if truth.shape[1] == 1:  # two classes: the positive class's column and its score only
+        truth, scores = truth[:, 0], scores if scores.ndim == 1 else scores[:, 1]
     return {
         "val/acc": cross_validated_accuracy(protocol, train_x, train_y),
         "test/acc": float((predicted == test_y).mean()),
         "test/f1_macro": float(f1_score(test_y, predicted, average="macro")),
-        "test/auprc": float(average_precision_score(truth, scores[:, : truth.shape[1]])),
+        "test/auprc": float(average_precision_score(truth, scores)),
     }
