@@ -84,3 +84,73 @@ def test_supported_combinations_pass():
 
 def test_mandatory_value_names_the_key():
     assert_one_line_error(cli("dataset=ucr"), "dataset.name has no value", "dataset.name=<value>")
+
+
+def cli_with_site(tmp_path, monkeypatch, sitecustomize: str, *args: str):
+    """The real CLI in a Python whose startup runs `sitecustomize` (put first on PYTHONPATH): how these tests
+    plant a bug in our own code without editing it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(sitecustomize)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    return cli(*args, "trainer.max_epochs=1", "trainer.enable_progress_bar=false")
+
+
+def assert_internal_error(proc, exception: str) -> None:
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" in proc.stderr and exception in proc.stderr
+    assert "lightsweep: error:" not in proc.stderr
+
+
+def test_a_bug_in_a_resolver_keeps_its_traceback(tmp_path, monkeypatch):
+    # OmegaConf wraps whatever a resolver raises in its own InterpolationResolutionError: a bug in our
+    # objective_direction resolver must not read as a bad config.
+    proc = cli_with_site(tmp_path, monkeypatch, "import lightsweep.objective as o\no.direction = lambda name: 1 / 0\n")
+    assert_internal_error(proc, "ZeroDivisionError")
+
+
+@pytest.mark.parametrize(("body", "exception"), [("1 / 0", "ZeroDivisionError"), ("len(None)", "TypeError")])
+def test_a_bug_inside_a_constructor_keeps_its_traceback(tmp_path, monkeypatch, body, exception):
+    proc = cli_with_site(
+        tmp_path, monkeypatch,
+        "import functools\nfrom lightsweep.data.digits import DigitsDataModule\n"
+        "built = DigitsDataModule.__init__\n"
+        "@functools.wraps(built)\n"  # the same signature, so the settings check still passes
+        f"def broken(self, *args, **kwargs):\n    built(self, *args, **kwargs)\n    {body}\n"
+        "DigitsDataModule.__init__ = broken\n",
+        "dataset=digits",
+    )
+    assert_internal_error(proc, exception)
+
+
+def test_a_bug_at_import_of_a_target_module_keeps_its_traceback(tmp_path, monkeypatch):
+    """Hydra wraps it twice (InstantiationException from ImportError from the bug): still a bug."""
+    from hydra.utils import instantiate
+
+    from lightsweep.errors import describe_user_error
+
+    (tmp_path / "buggy_target.py").write_text("RATIO = 1 / 0\nclass Thing:\n    pass\n")
+    (tmp_path / "fine_target.py").write_text("class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    allowed = ["buggy_target.*", "fine_target.*"]
+    with pytest.raises(Exception) as bug:
+        instantiate({"_target_": "buggy_target.Thing"}, _execution_whitelist_=allowed)
+    assert describe_user_error(bug.value) is None
+    with pytest.raises(Exception) as typo:  # a target that does not exist is the user's to fix
+        instantiate({"_target_": "fine_target.Thingy"}, _execution_whitelist_=allowed)
+    assert "fine_target.Thingy" in describe_user_error(typo.value)
+
+
+def test_a_value_a_constructor_refuses_is_one_line():
+    # Lightning's ModelCheckpoint refuses the mode with a MisconfigurationException while it is built.
+    assert_one_line_error(cli("callbacks.model_checkpoint.mode=maxx"), "callbacks.model_checkpoint", "min, max",
+                          "maxx")
+
+
+def test_build_tells_refused_arguments_from_bugs():
+    from lightsweep.build import build
+
+    with pytest.raises(ConfigError, match=r"^model \(torch.nn.Linear\) refused its settings: .*out_features"):
+        build({"_target_": "torch.nn.Linear", "in_features": 2}, where="model")  # arguments that do not bind
+    with pytest.raises(RuntimeError, match="negative dimension"):  # raised deep inside torch: not a refusal
+        build({"_target_": "torch.nn.Linear", "in_features": -1, "out_features": 1}, where="model")

@@ -10,18 +10,26 @@ from lightsweep.errors import ConfigError
 ALLOWED_TARGETS = ["lightsweep.*", "torch.*", "lightning.*", "torchmetrics.*"]
 
 
-def build(node: Mapping[str, Any], recursive: bool = True, **kwargs: Any) -> Any:
-    """Instantiate with plain containers; recursive=False leaves nested nodes as dicts for the target."""
+def build(node: Mapping[str, Any], recursive: bool = True, where: str | None = None, **kwargs: Any) -> Any:
+    """Instantiate with plain containers; recursive=False leaves nested nodes as dicts for the target.
+    `where` (the config key of the node, e.g. callbacks.model_checkpoint) names it in error messages."""
     from hydra.utils import instantiate
 
-    return instantiate(
-        node, _convert_="all", _recursive_=recursive, _execution_whitelist_=ALLOWED_TARGETS, **kwargs
-    )
+    where = where or str(node.get("_target_"))
+    try:
+        return instantiate(
+            node, _convert_="all", _recursive_=recursive, _execution_whitelist_=ALLOWED_TARGETS, **kwargs
+        )
+    except Exception as exc:
+        if _refused_by_constructor(exc):
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"{where} ({node.get('_target_')}) refused its settings: {message}") from exc
+        raise
 
 
-def build_named(group: Mapping[str, Any] | None) -> list[Any]:
+def build_named(group: Mapping[str, Any] | None, where: str) -> list[Any]:
     """Callbacks/loggers are dicts of name -> node, so each can be overridden or dropped by name."""
-    return [build(node) for node in (group or {}).values() if node]
+    return [build(node, where=f"{where}.{name}") for name, node in (group or {}).items() if node]
 
 
 def build_trainer(trainer_cfg: Mapping[str, Any], callbacks: list[Any], loggers: list[Any]) -> Any:
@@ -43,6 +51,31 @@ def build_trainer(trainer_cfg: Mapping[str, Any], callbacks: list[Any], loggers:
         trainer_cfg.pop("precision")
         plugins.append(MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu")))
     try:
-        return build(trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=plugins or None)
+        return build(trainer_cfg, where="trainer", callbacks=callbacks, logger=loggers or False,
+                     plugins=plugins or None)
     except MisconfigurationException as exc:
         raise ConfigError(f"trainer: {exc}") from exc
+
+
+def _refused_by_constructor(exc: Exception) -> bool:
+    """Whether the constructor Hydra called refused its arguments: they do not bind (a TypeError raised by
+    the call itself), or the object being built raised a ValueError or Lightning's
+    MisconfigurationException from one of its own methods. Anything else raised while building is a bug
+    and keeps its traceback (hydra-core 1.4 re-raises what the target raised, unwrapped)."""
+    from hydra._internal.instantiate._instantiate2 import _call_target
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    calls = [i for i, frame in enumerate(frames) if frame.f_code is _call_target.__code__]
+    if not calls:
+        return False
+    call = calls[-1]  # the innermost target being built (recursive nodes nest their calls)
+    if call == len(frames) - 1:
+        return isinstance(exc, TypeError)
+    refusal = isinstance(exc, (ValueError, MisconfigurationException))
+    built = frames[call + 1].f_locals.get("self")
+    return refusal and built is not None and frames[-1].f_locals.get("self") is built

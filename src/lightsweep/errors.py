@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
+from pathlib import Path
 
 
 class ConfigError(ValueError):
@@ -26,8 +28,11 @@ def describe_user_error(exc: BaseException) -> str | None:
 
     if isinstance(exc, ConfigError):
         return str(exc)
-    if isinstance(exc, (HydraException, OmegaConfBaseException)) and (ours := _config_error_cause(exc)):
-        return str(ours)  # raised inside one of our resolvers: our message, not Hydra's/OmegaConf's wrapping
+    if isinstance(exc, (HydraException, OmegaConfBaseException)):
+        if ours := _config_error_cause(exc):
+            return str(ours)  # raised inside one of our resolvers: our message, not Hydra's/OmegaConf's wrapping
+        if _bug_underneath(exc):
+            return None
     if isinstance(exc, MissingConfigException):
         found = re.search(r"Could not find '([^']+)'", str(exc))
         missing = found.group(1) if found else (exc.missing_cfg_file or "?")
@@ -53,6 +58,31 @@ def _config_error_cause(exc: BaseException) -> ConfigError | None:
         if isinstance(exc, ConfigError):
             return exc
     return None
+
+
+def _bug_underneath(exc: BaseException) -> bool:
+    """Hydra and OmegaConf wrap what the code they call raises (a resolver, the module of a `_target_`): an
+    exception raised there is a bug in that code, unless it is a ValueError (a value refused on purpose;
+    ConfigError is one). What Hydra, OmegaConf or Python's import system raise themselves is about the config
+    (a missing key, a module that does not exist)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    while (exc := exc.__cause__ or exc.__context__) is not None:
+        if not isinstance(exc, (HydraException, OmegaConfBaseException, ValueError)) and not _raised_by_library(exc):
+            return True
+    return False
+
+
+def _raised_by_library(exc: BaseException) -> bool:
+    import hydra
+    import omegaconf
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return True
+    libraries = tuple(str(Path(module.__file__).parent) + os.sep for module in (hydra, omegaconf))
+    return frames[-1].filename.startswith((*libraries, "<frozen importlib"))
 
 
 def _first_line(obj: object) -> str:

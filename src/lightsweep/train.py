@@ -85,17 +85,17 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     check_devices(plain["trainer"], torch.cuda.is_available(),
                   torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     L.seed_everything(plain["seed"], workers=True, verbose=False)
-    datamodule = build(plain["dataset"])
+    datamodule = build(plain["dataset"], where="dataset")
     datamodule.prepare_data()
     datamodule.setup("fit")
-    model = build(plain["model"], recursive=False, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    model = build(plain["model"], recursive=False, where="model", input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     if plain["trainer"].get("max_epochs") is None and plain["trainer"].get("max_steps", -1) == -1:
         plain["trainer"].update(model.default_budget(datamodule))  # no budget given: the model's own
     timer = EpochTimer()
-    callbacks = [*build_named(plain["callbacks"]), timer]
+    callbacks = [*build_named(plain["callbacks"], "callbacks"), timer]
     if "_target_" in plain["scheduler"]:
-        callbacks.append(TemperatureSchedule(build(plain["scheduler"])))
-    trainer = build_trainer(plain["trainer"], callbacks, build_named(plain["logger"]))
+        callbacks.append(TemperatureSchedule(build(plain["scheduler"], where="scheduler")))
+    trainer = build_trainer(plain["trainer"], callbacks, build_named(plain["logger"], "logger"))
 
     record.update(precision=trainer.precision, world_size=trainer.world_size)
     started = time.perf_counter()
