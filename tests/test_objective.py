@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
 from conftest import cli
 from lightsweep.config import compose
 from lightsweep.errors import ConfigError
-from lightsweep.objective import OBJECTIVES, check_objective, objective_value
+from lightsweep.objective import OBJECTIVES, check_objective, objective_value, pruning_monitor
 
 MEASURED = {
     "metrics": {"val/acc": 0.9, "test/acc": 0.8, "test/f1_macro": 0.75, "val/loss": 0.3},
@@ -112,6 +113,29 @@ def test_an_unknown_name_on_the_command_line_is_our_one_line_message():
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     assert lines[0].startswith("lightsweep: error: objective.name='loss' is not valid: give one of val_accuracy")
+
+
+@pytest.mark.parametrize("name, monitor, monitor_direction, study, watched", [
+    ("val_accuracy", None, None, "maximize", "val/acc"),            # null: the objective's own metric
+    ("accuracy", "val/f1_macro", None, "maximize", "val/f1_macro"),
+    ("training_time", "val/loss", None, "minimize", "val/loss"),
+    ("memory_efficiency", "val/peak_mb", "minimize", "minimize", "val/peak_mb"),
+])
+def test_the_pruning_monitor_improves_in_the_studys_direction(name, monitor, monitor_direction, study, watched):
+    assert pruning_monitor(name, monitor, monitor_direction, study) == watched
+
+
+@pytest.mark.parametrize("name, monitor, monitor_direction, study, message", [
+    ("training_time", None, None, "minimize", "has no per-epoch metric for the pruner"),
+    ("training_time", "val/acc", None, "minimize", "val/acc is maximized but the study minimizes"),
+    ("val_accuracy", "val/loss", None, "maximize", "val/loss is minimized but the study maximizes"),
+    ("val_accuracy", "val/margin", None, "maximize", "its direction is unknown"),
+    ("val_accuracy", "val/acc", "minimize", "maximize", "contradicts val/acc, which is maximized"),
+    ("val_accuracy", "val/acc", "up", "maximize", "monitor_direction='up' is not valid"),
+])
+def test_a_pruning_monitor_against_the_study_is_refused(name, monitor, monitor_direction, study, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        pruning_monitor(name, monitor, monitor_direction, study)
 
 
 def test_test_data_objectives_are_allowed_in_single_runs():

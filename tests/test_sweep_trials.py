@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +60,33 @@ def test_pruning_that_cannot_work_is_refused_in_one_line(tmp_path, args, message
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    ([], "objective.name=training_time (minimize) has no per-epoch metric for the pruner"),
+    (["hydra.sweeper.monitor=val/acc"], "val/acc is maximized but the study minimizes objective.name=training_time"),
+    (["hydra.sweeper.monitor=val/speed"], "hydra.sweeper.monitor=val/speed: its direction is unknown"),
+])
+def test_a_pruner_watching_a_metric_against_the_studys_direction_is_refused_in_one_line(tmp_path, args, message):
+    # a minimised objective with a maximised monitor would prune the most accurate trials
+    proc, sweep_dir = sweep(tmp_path, *TINY_CNN, "+sweep=simple", "objective.name=training_time",
+                            "hydra/sweeper/pruner=median", "hydra.sweeper.n_trials=1", "trainer.max_epochs=1", *args)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-3000:]
+    assert not (sweep_dir / "0").exists()
+
+
+@pytest.mark.slow
+def test_a_minimised_objective_prunes_on_a_minimised_monitor(tmp_path):
+    proc, sweep_dir = sweep(tmp_path, *QUICK, "objective.name=training_time", "hydra/sweeper/pruner=median",
+                            "hydra.sweeper.monitor=val/loss", "hydra.sweeper.n_trials=1", "trainer.max_epochs=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import csv
+
+    study, _ = load_study(sweep_dir)
+    with open(sweep_dir / "0" / "metrics.csv") as handle:  # the job's per-epoch curves
+        logged = {int(r["epoch"]): float(r["val/loss"]) for r in csv.DictReader(handle) if r.get("val/loss")}
+    assert study.trials[0].intermediate_values == pytest.approx(logged) and len(logged) == 2
+
+
 @pytest.mark.slow
 def test_failed_trials_are_recorded_and_the_sweep_stops_past_max_failure_rate(tmp_path):
     # A negative learning rate makes torch.optim refuse to build the optimizer inside the job; with seed 42
@@ -77,7 +105,8 @@ def test_failed_trials_are_recorded_and_the_sweep_stops_past_max_failure_rate(tm
 
 
 @pytest.mark.slow
-def test_an_interrupted_sweep_resumes_to_n_trials_without_duplicate_numbers(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_an_interrupted_sweep_resumes_to_n_done_trials_without_duplicate_numbers(tmp_path, stop):
     sweep_dir = tmp_path / "sweep"
     args = ["-m", f"hydra.sweep.dir={sweep_dir}", *QUICK, "hydra.sweeper.n_trials=3", "trainer.max_epochs=1"]
     command = [sys.executable, str(PROJECT_ROOT / "train.py"), *args]
@@ -85,20 +114,27 @@ def test_an_interrupted_sweep_resumes_to_n_trials_without_duplicate_numbers(tmp_
     deadline = time.monotonic() + 300
     while not _running_trials(sweep_dir, after=0) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # trial 0 finished and a later trial is running (the storage says so)
-    first.kill()  # like a crash or a lost node: the running trial stays RUNNING in the storage
+    first.send_signal(stop)  # SIGKILL: a crash or a lost node, the running trial stays RUNNING in the storage
     first.wait()
-    killed = _running_trials(sweep_dir, after=0)
-    assert killed, "the sweep ended before it could be interrupted mid-trial"
+    if stop == signal.SIGINT:  # Ctrl-C: the sweeper itself records the running trial as interrupted
+        assert first.returncode != 0 and not _running_trials(sweep_dir, after=0)
+        stopped = [t.number for t in load_study(sweep_dir)[0].trials if t.user_attrs.get("interrupted")]
+    else:
+        stopped = _running_trials(sweep_dir, after=0)
+    assert stopped, "the sweep ended before it could be interrupted mid-trial"
 
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     study, _ = load_study(sweep_dir)
-    assert [t.number for t in study.trials] == [0, 1, 2]
-    expected = [TrialState.FAIL if t.number in killed else TrialState.COMPLETE for t in study.trials]
+    numbers = list(range(3 + len(stopped)))  # the interrupted trials are not done: as many more ran
+    assert [t.number for t in study.trials] == numbers
+    expected = [TrialState.FAIL if t.number in stopped else TrialState.COMPLETE for t in study.trials]
     assert [t.state for t in study.trials] == expected
-    assert all(study.trials[n].user_attrs["error"].startswith("interrupted") for n in killed)
-    assert {p.name for p in sweep_dir.iterdir() if p.name.isdigit()} <= {"0", "1", "2"}  # one dir per trial
-    assert all(run_json(sweep_dir / str(t.number))["status"] == "ok" for t in study.trials if t.number not in killed)
+    assert all(study.trials[n].user_attrs["error"].startswith("interrupted") for n in stopped)
+    drawn = [tuple(sorted(t.params.items())) for t in study.trials if t.params]  # a trial killed at once has none
+    assert len(set(drawn)) == len(drawn) >= 3  # the resumed sweep drew new parameters
+    assert {p.name for p in sweep_dir.iterdir() if p.name.isdigit()} <= set(map(str, numbers))  # one dir per trial
+    assert all(run_json(sweep_dir / str(t.number))["status"] == "ok" for t in study.trials if t.number not in stopped)
 
 
 def _running_trials(sweep_dir, after: int) -> list[int]:

@@ -28,6 +28,7 @@ class Objective:
     needs: str | None = None    # the callback whose run.json record it reads: health | efficiency
     health_only: bool = False   # a health score: only in mode=health
     test_data: bool = False     # read from the test set: reported by single runs, refused in sweeps
+    monitor: str | None = None  # the metric logged every epoch that tracks it: what a pruner watches
 
 
 def _metric(name: str) -> Callable[[Mapping[str, Any]], float]:
@@ -51,8 +52,8 @@ def _peak_memory_mb(m: Mapping[str, Any]) -> float:
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "val_accuracy": Objective(_metric("val/acc")),
-    "accuracy": Objective(_metric("val/acc")),  # the seed's name for val_accuracy
+    "val_accuracy": Objective(_metric("val/acc"), monitor="val/acc"),
+    "accuracy": Objective(_metric("val/acc"), monitor="val/acc"),  # the seed's name for val_accuracy
     "test_accuracy": Objective(_metric("test/acc"), test_data=True),
     "f1_macro": Objective(_metric("test/f1_macro"), test_data=True),
     "training_time": Objective(lambda m: m["timings"]["train_s"], "minimize", score=False),  # seconds of fit
@@ -82,6 +83,47 @@ def direction(name: str | Sequence[str]) -> str | list[str]:
     """maximize|minimize for one name, a list of them for a list (the objective_direction resolver)."""
     directions = [OBJECTIVES[n].direction for n in names_of(name)]
     return directions[0] if isinstance(name, str) else directions
+
+
+def metric_direction(metric: str) -> str | None:
+    """maximize|minimize for a logged metric whose name says it (<split>/acc, <split>/f1*, <split>/loss)."""
+    last = metric.rsplit("/", 1)[-1]
+    if last == "acc" or last.startswith("f1"):
+        return "maximize"
+    return "minimize" if last == "loss" else None
+
+
+def monitor_of(name: str | Sequence[str], monitor: str | None) -> str | None:
+    """hydra.sweeper.monitor, or when null the per-epoch metric of the (single) objective `name`."""
+    return monitor or OBJECTIVES[names_of(name)[0]].monitor
+
+
+def pruning_monitor(name: str, monitor: str | None, monitor_direction: str | None, study_direction: str) -> str:
+    """monitor_of(name, monitor), refused unless it improves in the study's direction: a pruner compares
+    it as if it were the objective, so a maximised metric in a minimising study would stop the best trials."""
+    if monitor_direction not in (None, "maximize", "minimize"):
+        raise ConfigError(f"hydra.sweeper.monitor_direction={monitor_direction!r} is not valid: use maximize, "
+                          "minimize, or null for a metric whose name says it (*/acc, */f1*, */loss).")
+    monitor = monitor_of(name, monitor)
+    if monitor is None:
+        raise ConfigError(
+            f"objective.name={name} ({study_direction}) has no per-epoch metric for the pruner to watch: use "
+            f"hydra/sweeper/pruner=none, or set hydra.sweeper.monitor to a logged metric that is {study_direction}d "
+            "like the study (with hydra.sweeper.monitor_direction if its name does not say).")
+    known = metric_direction(monitor)
+    if known and monitor_direction and known != monitor_direction:
+        raise ConfigError(f"hydra.sweeper.monitor_direction={monitor_direction} contradicts {monitor}, which is "
+                          f"{known}d: remove the monitor_direction override.")
+    watched = monitor_direction or known
+    if watched is None:
+        raise ConfigError(f"hydra.sweeper.monitor={monitor}: its direction is unknown (known: */acc and */f1* "
+                          "maximize, */loss minimize): set hydra.sweeper.monitor_direction=maximize or minimize.")
+    if watched != study_direction:
+        raise ConfigError(
+            f"hydra.sweeper.monitor={monitor} is {watched}d but the study {study_direction}s objective.name="
+            f"{name}, so its pruner would stop the trials that do best: set hydra.sweeper.monitor to a metric "
+            f"that is {study_direction}d, or use hydra/sweeper/pruner=none.")
+    return monitor
 
 
 def check_objective(cfg: Mapping[str, Any], in_sweep: bool) -> None:

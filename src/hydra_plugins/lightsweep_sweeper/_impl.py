@@ -5,8 +5,10 @@ parsing and trial configuration it reuses). What it adds:
   the monitored metric every epoch; a job that returns the pruned marker is told PRUNED;
 - failures: a failed job, a NaN or a non-number is told FAIL and the sweep goes on until the failed
   trials exceed max_failure_rate x n_trials;
-- resume: the study is loaded by name, trials left RUNNING by an interrupted sweep are told FAIL, and
-  only the trials missing to n_trials are run; job dirs are numbered by trial, so numbers never repeat;
+- resume: the study is loaded by name, trials left RUNNING by an interrupted sweep are told FAIL and
+  marked interrupted (not done: they do not count towards n_trials), only the trials missing to n_trials
+  are run, and the sampler continues the search instead of replaying its seeded sequence; job dirs are
+  numbered by trial, so numbers never repeat;
 - a report (report.md, plots, best/) when the sweep ends.
 """
 
@@ -27,16 +29,19 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from lightsweep.errors import ConfigError
-from lightsweep.sweep.study import PRUNED, TRIAL_KEY, absolute_storage, open_storage, write_study_json
+from lightsweep.sweep.study import INTERRUPTED, PRUNED, TRIAL_KEY, absolute_storage, open_storage, write_study_json
 
 log = logging.getLogger(__name__)
 
 
 class LightsweepSweeperImpl(OptunaSweeperImpl):
-    def __init__(self, *stock_args: Any, pruner: DictConfig, monitor: str, spaces: DictConfig, report: bool) -> None:
+    def __init__(self, *stock_args: Any, sampler_spec: DictConfig, pruner: DictConfig, monitor: str | None,
+                 monitor_direction: str | None, spaces: DictConfig, report: bool) -> None:
         super().__init__(*stock_args)
+        self.sampler_spec = sampler_spec
         self.pruner_spec = OmegaConf.to_container(pruner, resolve=True)
         self.monitor = monitor
+        self.monitor_direction = monitor_direction
         self.spaces = OmegaConf.to_container(spaces, resolve=True) if spaces else {}
         self.report = report
 
@@ -57,20 +62,24 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         )
         command = list(self.config.hydra.overrides.task)
         _check_resumable(study, directions, command)
+        study.sampler = self._continued_sampler(len(study.trials))
         study.set_user_attr("pruner", self.pruner_spec)
         study.set_user_attr("monitor", self.monitor)
         study.set_user_attr("command", command)
-        _fail_stale_trials(study)
+        _fail_running_trials(study, "interrupted: left running by an earlier sweep")
         write_study_json(self.sweep_dir, {
             "study_name": study.study_name, "storage": storage_url, "directions": directions,
             "objective": OmegaConf.to_container(self.config.objective, resolve=True),
             "n_trials": self.n_trials,
         })
-        log.info(f"Study {study.study_name} in {storage_url or 'memory'}: {len(study.trials)} of "
+        log.info(f"Study {study.study_name} in {storage_url or 'memory'}: {_counted(study)} of "
                  f"{self.n_trials} trials done; sampler {type(self.sampler).__name__}, "
                  f"pruner {self.pruner_spec['_target_'].rsplit('.', 1)[-1]}, directions {directions}")
         try:
             self._run_trials(study, space, fixed_params, fixed_overrides, len(directions))
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C (inside fit, Lightning turns it into SystemExit(1))
+            _fail_running_trials(study, "interrupted: the sweep was stopped during this trial")
+            raise
         except Exception:  # not on Ctrl-C: `lightsweep report DIR` writes one on demand
             self._write_report(storage_url)  # what ran so far, beside the error that stopped the sweep
             raise
@@ -91,20 +100,11 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
     def _run_trials(self, study: optuna.Study, space: dict, fixed_params: dict, fixed_overrides: list[str],
                     n_objectives: int) -> None:
         failures: list[str] = []
-        remaining = self.n_trials - len(study.trials)
+        remaining = self.n_trials - _counted(study)
         while remaining > 0:
             trials = [study.ask() for _ in range(min(remaining, self.n_jobs))]
-            overrides = self._configure_trials(trials, space, fixed_params, fixed_overrides)
-            overrides = [(*o, f"+{TRIAL_KEY}={t.number}") for o, t in zip(overrides, trials)]
-            # Job dir = trial number: a resumed sweep writes next to the earlier trials, never over them.
-            try:
-                returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
-            except Exception:  # e.g. a search-space value the config refuses: no trial of this batch ran
-                for trial in trials:
-                    study.tell(trial, state=TrialState.FAIL)
-                raise
-            for i, trial in enumerate(trials):
-                error = _tell(study, trial, returns[i] if i < len(returns) else None, n_objectives)
+            for trial, ret in zip(trials, self._launch(study, trials, space, fixed_params, fixed_overrides)):
+                error = _tell(study, trial, ret, n_objectives)
                 if error:
                     failures.append(f"trial {trial.number}: {error}")
             remaining -= len(trials)
@@ -114,6 +114,35 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
                     f"n_trials={self.n_trials} allows; first: {failures[0].rstrip('.')}. Fix the cause (see the "
                     "trial's run.json), or raise hydra.sweeper.max_failure_rate; rerun the same command to resume."
                 )
+
+    def _launch(self, study: optuna.Study, trials: list[optuna.Trial], space: dict, fixed_params: dict,
+                fixed_overrides: list[str]) -> list[JobReturn | None]:
+        """Run one batch of trials: one result (or None, a job the launcher lost) per trial."""
+        try:
+            overrides = self._configure_trials(trials, space, fixed_params, fixed_overrides)
+            overrides = [(*o, f"+{TRIAL_KEY}={t.number}") for o, t in zip(overrides, trials)]
+            # Job dir = trial number: a resumed sweep writes next to the earlier trials, never over them.
+            returns = list(self.launcher.launch(overrides, initial_job_idx=trials[0].number))
+        except Exception:  # e.g. a search-space value the config refuses: no trial of this batch ran
+            for trial in trials:
+                study.tell(trial, state=TrialState.FAIL)
+            raise
+        return returns + [None] * (len(trials) - len(returns))
+
+    def _continued_sampler(self, n_asked: int) -> Any:
+        """The sampler, seeded from hydra.sweeper.sampler.seed and the trials the study already holds: a
+        fresh sweep (none) stays repeatable, a resumed or extended one draws new points instead of replaying
+        the seeded sequence (TPE's first n_startup_trials are random draws of that sequence)."""
+        seed = self.sampler_spec.get("seed")
+        if not n_asked or seed is None:
+            return self.sampler
+        import numpy as np
+
+        # SeedSequence mixes (seed, count) into an independent stream: seeds n and n+1 are not related.
+        continued = int(np.random.SeedSequence(seed, spawn_key=(n_asked,)).generate_state(1)[0])
+        log.info(f"Resuming after {n_asked} trials: sampler seed {seed} continued as {continued}")
+        return instantiate(self.sampler_spec, seed=continued,
+                           _execution_whitelist_=("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*"))
 
     def _search_space(self, arguments: list[str]) -> list[str]:
         """The family's space, then hydra.sweeper.params, then the command line (later entries win)."""
@@ -140,11 +169,11 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
 
     def _check(self, directions: list[str], storage_url: str | None) -> None:
         """Refuse, before any trial runs, what would make every trial fail or the pruning impossible."""
-        from lightsweep.objective import check_objective
+        from lightsweep.objective import check_objective, names_of, pruning_monitor
 
         callbacks = {k: {"_target_": v.get("_target_")} for k, v in (self.config.get("callbacks") or {}).items() if v}
-        check_objective({"objective": OmegaConf.to_container(self.config.objective, resolve=True),
-                         "callbacks": callbacks}, in_sweep=True)
+        objective = OmegaConf.to_container(self.config.objective, resolve=True)
+        check_objective({"objective": objective, "callbacks": callbacks}, in_sweep=True)
         if isinstance(self.sampler, functools.partial):  # the stock grid sampler, built from the space later
             raise ConfigError("hydra/sweeper/sampler=grid is not supported by the lightsweep sweeper: use tpe, "
                               "random, cmaes or nsgaii (or hydra/sweeper=optuna for a grid).")
@@ -155,6 +184,8 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
                 "Optuna cannot prune multi-objective studies: use hydra/sweeper/pruner=none with a list "
                 "objective (e.g. +sweep=efficiency), or a single objective.name to prune."
             )
+        self.monitor = pruning_monitor(names_of(objective["name"])[0], self.monitor, self.monitor_direction,
+                                       directions[0])
         if not storage_url:
             raise ConfigError(
                 "pruning needs a study storage the jobs can reach, but hydra.sweeper.storage=null keeps it "
@@ -174,12 +205,19 @@ def _check_resumable(study: optuna.Study, directions: list[str], command: list[s
         )
 
 
-def _fail_stale_trials(study: optuna.Study) -> None:
-    """Trials left RUNNING by an interrupted sweep will never report: tell them FAIL."""
+def _fail_running_trials(study: optuna.Study, error: str) -> None:
+    """Trials left RUNNING by an interrupted sweep will never report: tell them FAIL, marked interrupted."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # WAITING ones are queued work
-        study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: left running by an earlier sweep")
+        study._storage.set_trial_user_attr(trial._trial_id, "error", error)
+        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        log.warning(f"Trial {trial.number} was left running by an interrupted sweep: recorded as FAIL")
+        log.warning(f"Trial {trial.number}: {error}; recorded as FAIL, not counted towards n_trials")
+
+
+def _counted(study: optuna.Study) -> int:
+    """Trials that count towards n_trials: an interrupted one is not done (a rerun makes up for it); one
+    that failed on its own (an error, NaN, out of memory) is done, or a broken config would run forever."""
+    return sum(not t.user_attrs.get(INTERRUPTED) for t in study.get_trials(deepcopy=False))
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn | None, n_objectives: int) -> str | None:

@@ -69,8 +69,11 @@ class LightsweepSweeperConf(OptunaSweeperConf):
     _target_: str = "hydra_plugins.lightsweep_sweeper.sweeper.LightsweepSweeper"
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "none"}])
     pruner: PrunerConfig = MISSING
-    # Metric reported to the pruner after every validation epoch (it must improve in the study's direction).
-    monitor: str = "val/acc"
+    # Metric reported to the pruner after every validation epoch; null: the objective's own (val_accuracy:
+    # val/acc). It must improve in the study's direction, or the sweep is refused before any trial.
+    monitor: str | None = None
+    # maximize|minimize for a monitor whose name does not say it (*/acc, */f1* maximize; */loss minimize).
+    monitor_direction: str | None = None
     # Search space of each model family (family -> {key: sweep expression}); the sweeper uses the one of
     # the run's family, then `params` and command-line sweeps on top.
     spaces: dict[str, Any] = field(default_factory=dict)

@@ -25,7 +25,8 @@ class LightsweepSweeper(OptunaSweeper):
         custom_search_space: str | None,
         params: DictConfig | None,
         pruner: DictConfig,
-        monitor: str,
+        monitor: str | None,
+        monitor_direction: str | None,
         spaces: DictConfig,
         report: bool,
     ) -> None:
@@ -34,5 +35,6 @@ class LightsweepSweeper(OptunaSweeper):
         from ._impl import LightsweepSweeperImpl
 
         self.sweeper = LightsweepSweeperImpl(
-            self.sweeper.sampler, *stock_args, pruner=pruner, monitor=monitor, spaces=spaces, report=report
+            self.sweeper.sampler, *stock_args, sampler_spec=sampler, pruner=pruner, monitor=monitor,
+            monitor_direction=monitor_direction, spaces=spaces, report=report,
         )

@@ -14,11 +14,11 @@ log = logging.getLogger(__name__)
 
 
 class OptunaPruning(L.Callback):
-    def __init__(self, storage: str, study_name: str, trial_number: int, monitor: str = "val/acc") -> None:
+    def __init__(self, storage: str, study_name: str, trial_number: int, monitor: str) -> None:
         self.storage = storage          # the study's storage URL (a file or server every job can reach)
         self.study_name = study_name
         self.trial_number = trial_number
-        self.monitor = monitor          # metric reported each epoch; must improve in the study's direction
+        self.monitor = monitor          # metric reported each epoch (the sweeper checked it improves like the study)
         self.pruned_at_epoch: int | None = None
         self._trial: Any = None
         self._reported = 0

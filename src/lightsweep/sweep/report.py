@@ -14,7 +14,7 @@ from typing import Any
 from lightsweep.errors import ConfigError
 from lightsweep.runinfo import RUN_JSON, read_run, write_atomically
 from lightsweep.sweep.plots import write_plots
-from lightsweep.sweep.study import best_command, open_storage, read_study_json, write_study_json
+from lightsweep.sweep.study import INTERRUPTED, best_command, open_storage, read_study_json, write_study_json
 
 
 def write_report(sweep_dir: str | Path) -> Path:
@@ -67,7 +67,7 @@ def _row(trial: Any, monitor: str) -> dict[str, Any]:
         "duration_s": duration, "epochs": record.get("epochs_trained"),
         "budget": ((record.get("config") or {}).get("trainer") or {}).get("max_epochs"),
         "pruned_at_epoch": record.get("pruned_at_epoch"), "params": trial.params,
-        "run_dir": run_dir, "note": note,
+        "run_dir": run_dir, "note": note, "interrupted": trial.user_attrs.get(INTERRUPTED, False),
     }
 
 
@@ -168,12 +168,14 @@ def _blend(meta: dict[str, Any]) -> str:
 def _markdown(meta: dict, study: Any, names: list[str], s: dict, plots: list[Path]) -> str:
     directions = [d.name.lower() for d in study.directions]
     pruner = (study.user_attrs.get("pruner") or {}).get("_target_", "?").rsplit(".", 1)[-1]
+    interrupted = sum(bool(r["interrupted"]) for r in s["trials"])
     lines = [
         f"# Sweep report: {meta['study_name']}", "",
         f"- storage: `{meta['storage']}`",
         f"- objective: {', '.join(f'{n} ({d})' for n, d in zip(names, directions))}{_blend(meta)}",
         f"- trials: {len(s['trials'])} of n_trials={meta.get('n_trials')} "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(s['states'].items()))}); pruner: {pruner}",
+        f"({', '.join(f'{k} {v}' for k, v in sorted(s['states'].items()))}"
+        f"{f', {interrupted} interrupted (not counted)' if interrupted else ''}); pruner: {pruner}",
         f"- epochs trained: {s['epochs_trained']} in total" + ("" if pruner == "NopPruner" else
         f"; without pruning: at most {s['epochs_without_pruning']} (each pruned trial's trainer.max_epochs "
         "instead of its epochs)"), "",

@@ -1,5 +1,5 @@
-"""What the sweeper and its jobs share: the study storage, the trial override, the pruned marker, and
-study.json (where a sweep dir's study lives, so `lightsweep report DIR` can find it)."""
+"""What the sweeper and its jobs share: the study storage, the trial override, the pruned marker, the
+interrupted mark, and study.json (where a sweep dir's study lives, so `lightsweep report DIR` can find it)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from lightsweep.errors import ConfigError
 
 TRIAL_KEY = "optuna_trial"   # each job gets +optuna_trial=<number>: the trial it reports to
 PRUNED = "pruned"            # what a job returns when its trial was pruned
+INTERRUPTED = "interrupted"  # user attr of a FAIL trial stopped from outside (Ctrl-C, a killed sweep): not done
 STUDY_JSON = "study.json"
 _SQLITE = "sqlite:///"
 
@@ -81,14 +82,17 @@ def pruning_callback(cfg: Any) -> dict[str, Any] | None:
     """The OptunaPruning callback node for a job of a lightsweep sweep with a pruner (else None)."""
     from hydra.core.hydra_config import HydraConfig
 
+    from lightsweep.objective import monitor_of
+
     sweeper = HydraConfig.get().sweeper
     pruner = sweeper.get("pruner") or {}
     if cfg.get(TRIAL_KEY) is None or pruner.get("_target_", "NopPruner").endswith("NopPruner"):
         return None
+    monitor = monitor_of(cfg.objective.name, sweeper.monitor)  # the sweeper checked its direction
     return {
         "_target_": "lightsweep.callbacks.optuna_pruning.OptunaPruning",
         "storage": absolute_storage(sweeper.storage, HydraConfig.get().runtime.cwd),
         "study_name": sweeper.study_name,
         "trial_number": int(cfg[TRIAL_KEY]),
-        "monitor": sweeper.monitor,
+        "monitor": monitor,
     }
