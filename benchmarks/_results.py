@@ -7,6 +7,8 @@ import re
 from datetime import date
 from pathlib import Path
 
+from lightsweep.runinfo import write_atomically
+
 RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it; rerun the command to refresh it.\n"
 
@@ -26,4 +28,5 @@ def write_section(name: str, body: str) -> None:
     block = f"{start}\n{body.strip()}\n{end}"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
+    # whole or not at all: a failed write must not leave other benchmarks' sections truncated
+    write_atomically(RESULTS, lambda handle: handle.write(text.encode("utf-8")))

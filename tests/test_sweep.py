@@ -119,3 +119,102 @@ def test_report_of_a_sweep_without_storage_is_one_clear_line(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     assert "hydra.sweeper.storage=null" in lines[0] and not (tmp_path / "report.md").exists()
+
+
+def _stored_study(sweep_dir: Path, value: float, weights: bytes):
+    """A real SQLite study with one finished trial whose run dir holds a run.json and a last.ckpt."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize", load_if_exists=True)
+    run_dir = sweep_dir / str(len(study.trials))
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(weights)
+    (run_dir / "run.json").write_text(json.dumps({"tested_weights": "last", "epochs_trained": 1}))
+    study.add_trial(optuna.trial.create_trial(params={"x": value}, distributions={"x": FloatDistribution(0, 1)},
+                                              value=value, user_attrs={"run_dir": str(run_dir)}))
+    (sweep_dir / "study.json").write_text(json.dumps({"study_name": "s", "storage": storage, "n_trials": 2}))
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def _fail_on(monkeypatch, failing: str) -> None:
+    """Make one step of writing best/ fail like a full disk would."""
+    import os
+    import shutil
+
+    if failing == "copy":  # while the new best/ is being built
+        monkeypatch.setattr(shutil, "copy2", _no_space)
+    else:  # while it is being swapped in: every way to move a path fails
+        for module, name in ((os, "rename"), (os, "replace"), (Path, "rename"), (Path, "replace")):
+            monkeypatch.setattr(module, name, _no_space)
+
+
+@pytest.mark.parametrize("failing", ["copy", "swap"])
+def test_the_old_best_dir_survives_a_report_that_fails_while_writing_the_new_one(tmp_path, monkeypatch, failing):
+    from lightsweep.sweep.report import write_report
+
+    _stored_study(tmp_path, 0.5, b"old weights")
+    write_report(tmp_path)
+    _stored_study(tmp_path, 0.9, b"new weights")  # a better trial: the next report replaces best/
+    with monkeypatch.context() as patched:
+        _fail_on(patched, failing)
+        with pytest.raises(OSError, match="No space left"):
+            write_report(tmp_path)
+    best = yaml.safe_load((tmp_path / "best" / "best_hyperparameters.yaml").read_text())
+    assert best["trial"] == 0 and (tmp_path / "best" / "last.ckpt").read_bytes() == b"old weights"
+    assert _best_copies(tmp_path) == {(tmp_path / "best").resolve()}  # nothing half-built is left beside it
+
+    write_report(tmp_path)  # the disk has room again
+    assert (tmp_path / "best" / "last.ckpt").read_bytes() == b"new weights"
+    assert _best_copies(tmp_path) == {(tmp_path / "best").resolve()}  # the old one is gone
+
+
+def _best_copies(sweep_dir: Path) -> set[Path]:
+    """The folders in a sweep dir besides the trials' and plots/ (where best/ and any copy of it live)."""
+    return {p.resolve() for p in sweep_dir.iterdir() if p.is_dir() and not p.name.isdigit() and p.name != "plots"}
+
+
+def test_a_best_folder_of_an_older_report_is_replaced_and_kept_when_the_swap_fails(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from lightsweep.sweep.report import write_report
+
+    _stored_study(tmp_path, 0.5, b"old weights")
+    write_report(tmp_path)
+    folder = (tmp_path / "best").resolve()
+    (tmp_path / "best").unlink()
+    shutil.copytree(folder, tmp_path / "best")  # best/ as a plain folder, the layout of earlier reports
+    shutil.rmtree(folder)
+    _stored_study(tmp_path, 0.9, b"new weights")
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", _no_space)  # the old folder is already renamed aside: it must come back
+        with pytest.raises(OSError, match="No space left"):
+            write_report(tmp_path)
+    assert (tmp_path / "best" / "last.ckpt").read_bytes() == b"old weights"
+    assert _best_copies(tmp_path) == {(tmp_path / "best").resolve()}
+    write_report(tmp_path)
+    assert (tmp_path / "best" / "last.ckpt").read_bytes() == b"new weights"
+    assert _best_copies(tmp_path) == {(tmp_path / "best").resolve()}
+
+
+def test_results_md_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    # benchmarks/_results.py writes the sweep_pruning section (and every benchmark's) of RESULTS.md
+    import importlib.util
+
+    from conftest import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("_results", PROJECT_ROOT / "benchmarks" / "_results.py")
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "RESULTS.md")
+    results.write_section("sweep_pruning", "| trials | epochs |\n|---|---|\n| 8 | 20 |")
+    before = (tmp_path / "RESULTS.md").read_text()
+    with pytest.raises(UnicodeEncodeError):  # a body that cannot be written (a lone surrogate from a bad decode)
+        results.write_section("overhead", "ratio \udcff")
+    assert (tmp_path / "RESULTS.md").read_text() == before and "| 8 | 20 |" in before
+    assert [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]

@@ -5,6 +5,8 @@ updated with the same figures for machines."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import warnings
 from collections import Counter
@@ -121,30 +123,57 @@ def _importances(study: Any, index: int, n_objectives: int) -> dict[str, float]:
     return {name: round(float(value), 4) for name, value in found.items()}
 
 
-def _write_best_dir(folder: Path, best: dict[str, Any], meta: dict[str, Any], study: Any) -> None:
+def _write_best_dir(link: Path, best: dict[str, Any], meta: dict[str, Any], study: Any) -> None:
     """best/: the best trial's checkpoint (the weights it was tested with), run.json and hyperparameters.
-    Built beside it and swapped in, so a failure never leaves a half-built or missing best/."""
+    Built in a fresh folder beside it, then swapped in: a reader sees the old best/ or the new one, never
+    none or a half-built one, and a failure leaves the old one as it was."""
     import yaml
 
-    final, folder = folder, folder.with_name(f".{folder.name}.building")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    record = _run_json(best["run_dir"])
-    tested = record.get("tested_weights")
-    checkpoints = Path(best["run_dir"] or "") / "checkpoints"
-    source = Path(tested) if tested and tested != "last" else checkpoints / "last.ckpt"
-    if source.is_file():
-        shutil.copy2(source, folder / source.name)
-    if record:
-        shutil.copy2(Path(best["run_dir"]) / RUN_JSON, folder / RUN_JSON)
-    (folder / "best_hyperparameters.yaml").write_text(yaml.safe_dump({
-        "study": meta["study_name"], "trial": best["number"], "objective": best["values"],
-        "directions": [d.name.lower() for d in study.directions], "params": best["params"],
-        "command": best["command"], "run_dir": best["run_dir"],
-        "checkpoint": source.name if source.is_file() else None,
-    }, sort_keys=False))
-    shutil.rmtree(final, ignore_errors=True)
-    folder.rename(final)
+    folder = link.with_name(f".{link.name}.{secrets.token_hex(4)}")
+    folder.mkdir()  # 0o777 less the umask: other users of the sweep dir can read it (mkdtemp's is 0o700)
+    try:
+        record = _run_json(best["run_dir"])
+        tested = record.get("tested_weights")
+        checkpoints = Path(best["run_dir"] or "") / "checkpoints"
+        source = Path(tested) if tested and tested != "last" else checkpoints / "last.ckpt"
+        if source.is_file():
+            shutil.copy2(source, folder / source.name)
+        if record:
+            shutil.copy2(Path(best["run_dir"]) / RUN_JSON, folder / RUN_JSON)
+        (folder / "best_hyperparameters.yaml").write_text(yaml.safe_dump({
+            "study": meta["study_name"], "trial": best["number"], "objective": best["values"],
+            "directions": [d.name.lower() for d in study.directions], "params": best["params"],
+            "command": best["command"], "run_dir": best["run_dir"],
+            "checkpoint": source.name if source.is_file() else None,
+        }, sort_keys=False))
+        _swap_in(link, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _swap_in(link: Path, folder: Path) -> None:
+    """Make `link` a symlink to `folder` (its sibling) in one os.replace, then delete the folder it pointed
+    to: a folder cannot be renamed over a non-empty one, and deleting it first leaves a moment with none."""
+    previous = link.resolve() if link.is_symlink() else None
+    ours = previous is not None and previous.parent == link.parent.resolve() and previous.name.startswith(
+        f".{link.name}.")
+    previous = previous if ours else None  # a link pointed elsewhere by hand: its target is left alone
+    legacy = link.is_dir() and not link.is_symlink()  # a best/ folder written before best/ became a link
+    staged = folder.with_name(folder.name + ".link")
+    staged.symlink_to(folder.name)  # relative: the sweep dir can be moved or copied
+    try:
+        if legacy:  # the one moment without best/: once, when an old sweep dir is reported again
+            previous = link.rename(folder.with_name(folder.name + ".old"))
+        os.replace(staged, link)
+    except BaseException:
+        if legacy and previous is not None and not link.exists():
+            previous.rename(link)
+        raise
+    finally:
+        staged.unlink(missing_ok=True)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def _fmt(value: Any) -> str:
