@@ -170,3 +170,16 @@ def _current_rss_mb() -> float:
 
     line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
     return int(line.split()[1]) / 1024
+
+
+def test_gradients_are_read_when_steps_accumulate_batches():
+    # the epoch's first optimiser step comes after its second batch: gradients are read there (they
+    # were never read, and the unmeasured gradient score could not be logged)
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    monitor = HealthMonitor()
+    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[monitor], accumulate_grad_batches=2)
+    trainer.fit(TinyNet(), DataLoader(data, batch_size=16))
+    assert set(monitor.report["gradient_layers"]) == {"net.0", "net.2"}
+    assert monitor.report["components"]["gradient_health"] == 1.0

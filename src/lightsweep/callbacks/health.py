@@ -58,7 +58,8 @@ class HealthMonitor(L.Callback):
             self._record_curves(trainer)  # the module logs its epoch metrics after callbacks' epoch end
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        self._grab_gradients = batch_idx == 0 and self._scheduled(trainer)
+        if batch_idx == 0:  # read at the epoch's first optimiser step (later, when batches accumulate)
+            self._grab_gradients = self._scheduled(trainer)
         if self._probe is None:
             self._probe = probe.inputs_of(batch, self.probe_size)
         if self._grab_gradients and hasattr(pl_module, "unreachable_weights") and self._input_hook is None:
@@ -84,9 +85,10 @@ class HealthMonitor(L.Callback):
         if not self._scheduled(trainer):
             return
         weights = diagnostics.weight_statistics(torch.cat([p.detach().flatten() for p in _trained(pl_module)]))
-        logged = {"health/gradient_health": scores.gradient_health(self.gradient_layers),
-                  "health/dead_weight_share": weights["dead_share"],
+        logged = {"health/dead_weight_share": weights["dead_share"],
                   "health/saturated_weight_share": weights["saturated_share"]}
+        if self.gradient_layers:
+            logged["health/gradient_health"] = scores.gradient_health(self.gradient_layers)
         if self._probe_dead_units(pl_module, trainer):
             logged["health/dead_unit_ratio"] = self.dead_ratios[-1]
         pl_module.log_dict(logged)  # one call: each self.log costs Lightning ~0.7 ms
