@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import pytest
+import torch
 
 from lightsweep.config import compose
 from lightsweep.errors import ConfigError
@@ -26,6 +29,25 @@ def test_cnn_digits_fit_records_everything(run_cfg):
     assert set(record["versions"]) >= {"python", "torch", "lightning", "hydra", "optuna"}
     assert record["started"] <= record["finished"]
     assert "git_sha" in record and "overrides" in record
+
+
+def epoch_values(run_dir: Path, name: str) -> dict[int, float]:
+    """{epoch: value} of a per-epoch metric in the run's metrics.csv."""
+    with (run_dir / "metrics.csv").open() as rows:
+        return {int(row["epoch"]): float(row[name]) for row in csv.DictReader(rows) if row.get(name)}
+
+
+def test_objective_comes_from_the_epoch_of_the_tested_weights(run_cfg, tmp_path):
+    # lr=0.3 overshoots on digits: an early epoch validates best and the last one is worse.
+    _, record = run_cfg(["model=cnn", "dataset=digits", "callbacks=[model_checkpoint]", "trainer.max_epochs=4",
+                         "model.optimizer.lr=0.3", "seed=0"])
+    val_acc = epoch_values(tmp_path / "run", "val/acc")
+    best = max(val_acc, key=lambda epoch: (val_acc[epoch], -epoch))  # the checkpoint keeps the first best
+    assert val_acc[3] < val_acc[best], f"premise: the last epoch must validate worse than the best ({val_acc})"
+    assert record["objective"] == pytest.approx(val_acc[best])
+    assert record["objective_epoch"] == best
+    assert record["metrics"]["val/acc"] == pytest.approx(val_acc[best])
+    assert torch.load(record["tested_weights"], weights_only=False)["epoch"] == best  # the weights tested
 
 
 def test_auto_model_picks_cnn_for_images(run_cfg):

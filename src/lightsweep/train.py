@@ -7,6 +7,8 @@ torch and Lightning are imported inside `run`.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,15 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training or testing: run.json says `interrupted`; `resume_from` is the checkpoint to
+    continue from (None when none was written)."""
+
+    def __init__(self, resume_from: str | None, finished_epochs: int) -> None:
+        super().__init__(resume_from, finished_epochs)
+        self.resume_from, self.finished_epochs = resume_from, finished_epochs
+
+
 def run(cfg: DictConfig) -> RunResult:
     """Train, test and record one run. Writes <paths.output_dir>/run.json whatever happens."""
     run_dir = Path(cfg.paths.output_dir)
@@ -45,8 +56,12 @@ def run(cfg: DictConfig) -> RunResult:
     try:
         _train_and_test(cfg, record, result)
         result.status = "pruned" if record.get("pruned_at_epoch") is not None else "ok"
+    except KeyboardInterrupt as exc:
+        result.status = "interrupted"
+        record["resume_from"] = getattr(exc, "resume_from", None)
+        raise
     except BaseException as exc:
-        result.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        result.status = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
         raise
     finally:
@@ -79,7 +94,7 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     _one_log_line_per_message()
     from lightsweep.build import build, build_named, build_trainer
     from lightsweep.callbacks.temperature import TemperatureSchedule
-    from lightsweep.callbacks.timing import EpochTimer
+    from lightsweep.callbacks.timing import EpochTimer, FinishedEpochs
     from lightsweep.validate import check_devices
 
     check_devices(plain["trainer"], torch.cuda.is_available(),
@@ -91,33 +106,66 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     model = build(plain["model"], recursive=False, where="model", input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     if plain["trainer"].get("max_epochs") is None and plain["trainer"].get("max_steps", -1) == -1:
         plain["trainer"].update(model.default_budget(datamodule))  # no budget given: the model's own
-    timer = EpochTimer()
-    callbacks = [*build_named(plain["callbacks"], "callbacks"), timer]
+    timer, finished = EpochTimer(), FinishedEpochs()
+    callbacks = [*build_named(plain["callbacks"], "callbacks"), timer, finished]
     if "_target_" in plain["scheduler"]:
         callbacks.append(TemperatureSchedule(build(plain["scheduler"], where="scheduler")))
     trainer = build_trainer(plain["trainer"], callbacks, build_named(plain["logger"], "logger"))
 
     record.update(precision=trainer.precision, world_size=trainer.world_size)
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=plain.get("ckpt_path"))
-    result.timings["train_s"] = time.perf_counter() - started
-    result.timings["epoch_s"] = timer.epoch_seconds()
+    try:
+        _stoppable(trainer, finished, trainer.fit, model, datamodule=datamodule, ckpt_path=plain.get("ckpt_path"))
+    except RunInterrupted:
+        result.metrics.update(finished.metrics)
+        record["epochs_trained"] = trainer.current_epoch
+        raise
+    finally:
+        result.timings["train_s"] = time.perf_counter() - started
+        result.timings["epoch_s"] = timer.epoch_seconds()
     for callback in callbacks:  # callbacks that measure something add it to run.json
         record.update(callback.run_record() if hasattr(callback, "run_record") else {})
-    result.metrics.update(_scalars(trainer.callback_metrics))
     record["epochs_trained"] = trainer.current_epoch
     if record.get("pruned_at_epoch") is not None:
+        result.metrics.update(_scalars(trainer.callback_metrics))
         return  # the sweep's pruner stopped this trial: it has no objective, so skip testing too
 
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    test_ckpt = "best" if plain["test_ckpt"] == "best" and best else None
-    record["tested_weights"] = best if test_ckpt else "last"
+    test_ckpt, epoch_metrics, record["objective_epoch"] = _weights_to_test(trainer, plain["test_ckpt"])
+    result.metrics.update(epoch_metrics)
+    record["tested_weights"] = test_ckpt or "last"
     started = time.perf_counter()
-    trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False)
+    _stoppable(trainer, finished, trainer.test, model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False)
     result.timings["test_s"] = time.perf_counter() - started
     result.metrics.update(_scalars(trainer.callback_metrics))
     measured = {**record, "metrics": result.metrics, "timings": result.timings}
     result.objective, record["objective_detail"] = objective_value(plain["objective"], measured)
+
+
+def _stoppable(trainer: Any, finished: Any, call: Any, *args: Any, **kwargs: Any) -> None:
+    """trainer.fit/test, with Ctrl-C raised as RunInterrupted. Lightning answers Ctrl-C with its graceful
+    shutdown and then sys.exit(1) (trainer/call.py, _call_and_handle_interrupt), which reads like a crash."""
+    try:
+        call(*args, **kwargs)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and not finished.interrupted:
+            raise
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+        raise RunInterrupted(last if last and os.path.isfile(last) else None, trainer.current_epoch) from None
+
+
+def _weights_to_test(trainer: Any, test_ckpt: str) -> tuple[str | None, dict[str, float], int | None]:
+    """(ckpt_path for trainer.test, the metrics of the epoch those weights come from, that epoch). The
+    objective must describe the weights that are tested: the best checkpoint comes with the metrics it
+    was ranked by; the final weights with the last epoch's."""
+    checkpoint = trainer.checkpoint_callback
+    ranked = checkpoint.best_metrics() if test_ckpt == "best" and hasattr(checkpoint, "best_metrics") else None
+    if ranked:
+        return checkpoint.best_model_path, {k: v for k, v in ranked.items() if k != "epoch"}, int(ranked["epoch"])
+    if test_ckpt == "best" and checkpoint is not None and checkpoint.best_model_path:
+        logging.getLogger(__name__).warning(
+            "Testing the final weights: the epoch of %s is not recorded in its checkpoint.", checkpoint.best_model_path)
+    last_epoch = trainer.current_epoch - 1 if trainer.current_epoch else None  # not known after ddp_spawn
+    return None, _scalars(trainer.callback_metrics), last_epoch
 
 
 def _one_log_line_per_message() -> None:
@@ -167,6 +215,11 @@ def main(cfg: DictConfig) -> float | list[float] | str | None:
                 cfg.callbacks.optuna_pruning = pruning
         result = run(cfg)
         _summarise(result)
+    except KeyboardInterrupt as exc:
+        if not _single_run():  # a sweep stops too; its sweeper records the trial
+            raise
+        print(_how_to_resume(exc), file=sys.stderr)
+        sys.exit(130)  # the shell's code for a command stopped by SIGINT
     except Exception as exc:
         if _single_run():  # in a sweep the sweeper records the failed trial and goes on
             exit_on_user_error(exc)
@@ -180,6 +233,13 @@ def _summarise(result: RunResult) -> None:
     logging.getLogger(__name__).info(
         f"{result.status}: {result.model_family}, {shown}, objective {result.objective}; "
         f"details in {result.run_dir / RUN_JSON}")
+
+
+def _how_to_resume(exc: KeyboardInterrupt) -> str:
+    if resume_from := getattr(exc, "resume_from", None):
+        return (f"lightsweep: interrupted after {exc.finished_epochs} finished epoch(s); to resume, run the same "
+                f"command with ckpt_path={resume_from}")
+    return "lightsweep: interrupted before a checkpoint was written; run the command again to start over"
 
 
 def _single_run() -> bool:
