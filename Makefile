@@ -23,12 +23,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -e '.[dev,serve,tfds]'
+	$(BIN)/pip install -e '.[dev,serve,tfds,tracking]'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install lightsweep (with the timeseries extra: aeon's offline sets)
 
-dev: $(VENV)/.installed-dev  ## also install the dev, serve and tfds extras (pytest, optuna-dashboard, tensorflow-datasets)
+dev: $(VENV)/.installed-dev  ## also install the dev, serve, tfds and tracking extras (pytest, optuna-dashboard, tensorflow-datasets, wandb, mlflow)
 
 train: install  ## TimeHUT's Chinatown recipe on aeon's offline UnitTest set (no download); TRAIN_ARGS=... to change
 	$(BIN)/python train.py $(TRAIN_ARGS)

@@ -9,6 +9,12 @@ from lightsweep.errors import ConfigError
 
 ALLOWED_TARGETS = ["lightsweep.*", "torch.*", "lightning.*", "torchmetrics.*"]
 
+# Targets whose library comes with an extra of pyproject.toml: (module to import, extra that installs it).
+OPTIONAL_LIBRARIES = {
+    "lightning.pytorch.loggers.WandbLogger": ("wandb", "tracking"),
+    "lightning.pytorch.loggers.MLFlowLogger": ("mlflow", "tracking"),
+}
+
 
 def build(node: Mapping[str, Any], recursive: bool = True, where: str | None = None, **kwargs: Any) -> Any:
     """Instantiate with plain containers; recursive=False leaves nested nodes as dicts for the target.
@@ -16,6 +22,7 @@ def build(node: Mapping[str, Any], recursive: bool = True, where: str | None = N
     from hydra.utils import instantiate
 
     where = where or str(node.get("_target_"))
+    _require_optional_library(node, where)
     try:
         return instantiate(
             node, _convert_="all", _recursive_=recursive, _execution_whitelist_=ALLOWED_TARGETS, **kwargs
@@ -55,6 +62,23 @@ def build_trainer(trainer_cfg: Mapping[str, Any], callbacks: list[Any], loggers:
                      plugins=plugins or None)
     except MisconfigurationException as exc:
         raise ConfigError(f"trainer: {exc}") from exc
+
+
+def _require_optional_library(node: Mapping[str, Any], where: str) -> None:
+    """One line naming the extra to install, before a target fails (or, like WandbLogger, fails only
+    once training has started) for want of its library."""
+    import importlib
+
+    if (needed := OPTIONAL_LIBRARIES.get(str(node.get("_target_")))) is None:
+        return
+    module, extra = needed
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(
+            f"{where} needs {module}, which cannot be imported ({exc}): pip install 'lightsweep[{extra}]' "
+            f"(the project's {extra} extra), or choose another {where.split('.')[0]}."
+        ) from None
 
 
 def _refused_by_constructor(exc: Exception) -> bool:

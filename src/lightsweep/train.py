@@ -71,7 +71,18 @@ def run(cfg: DictConfig) -> RunResult:
         )
         record.setdefault("config", _plain(cfg, resolve=False))
         write_json_atomic(run_dir / RUN_JSON, record)
+        _finish_wandb_run(cfg, result.status)
     return result
+
+
+def _finish_wandb_run(cfg: DictConfig, status: str) -> None:
+    """W&B keeps one run open per process and Lightning never finishes it: the next run in this process
+    (tests, a sweep's in-process jobs) would log into it, and an offline run is written out only when
+    finished."""
+    wandb = sys.modules.get("wandb")
+    targets = {node.get("_target_") for node in (cfg.get("logger") or {}).values() if node}
+    if "lightning.pytorch.loggers.WandbLogger" in targets and wandb is not None and wandb.run is not None:
+        wandb.finish(exit_code=0 if status in ("ok", "pruned") else 1)
 
 
 def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) -> None:
