@@ -38,7 +38,9 @@ CACHES = ("*.arrays.npz", "*_corpus.npz", ".*.part")  # caches left beside the o
 
 
 def datamodule(name: str, data_dir: Path, output_dir: Path):
-    return build(compose([f"dataset={name}", f"paths.data_dir={data_dir}"], output_dir=output_dir).dataset)
+    # caches in the scratch dir too, whatever LIGHTSWEEP_CACHE_DIR says: "first" loads must really decode
+    overrides = [f"dataset={name}", f"paths.data_dir={data_dir}", f"paths.cache_dir={data_dir}"]
+    return build(compose(overrides, output_dir=output_dir).dataset)
 
 
 def read_step(module):
