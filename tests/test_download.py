@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import logging
 import socket
 import threading
 from functools import partial
@@ -63,7 +64,7 @@ def test_checksum_mismatch_is_refused_and_nothing_is_kept(online, server, tmp_pa
     with pytest.raises(ConfigError, match="SHA-256 .* expected 00ff.*discarded") as error:
         fetch(url + "blob.bin", dest, "00ff" * 16, "dataset set")
     assert url + "blob.bin" in str(error.value) and "\n" not in str(error.value)
-    assert list(dest.parent.iterdir()) == []
+    assert not dest.parent.exists()  # nothing kept, not even the folder made for it
 
 
 def test_missing_remote_file_names_path_and_url(online, server, tmp_path):
@@ -72,7 +73,7 @@ def test_missing_remote_file_names_path_and_url(online, server, tmp_path):
     with pytest.raises(ConfigError, match="HTTP 404") as error:
         fetch(url + "nope.gz", dest, None, "dataset set")
     assert str(dest) in str(error.value) and url + "nope.gz" in str(error.value)
-    assert list(dest.parent.iterdir()) == []
+    assert not dest.parent.exists()
 
 
 def test_unreachable_source_is_one_clear_line(online, tmp_path):
@@ -84,6 +85,15 @@ def test_unreachable_source_is_one_clear_line(online, tmp_path):
         fetch(url, tmp_path / "cifar10" / "cifar-10-python.tar.gz", None, "dataset cifar10")
     message = str(error.value)
     assert f"Download {url} into {tmp_path / 'cifar10'}" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # no empty cifar10/ left behind
+
+
+def test_a_failed_download_keeps_folders_that_were_there(online, server, tmp_path):
+    url, _, _ = server
+    (tmp_path / "cifar10").mkdir()
+    with pytest.raises(ConfigError, match="HTTP 404"):
+        fetch(url + "nope.gz", tmp_path / "cifar10" / "nope.gz", None, "dataset cifar10")
+    assert (tmp_path / "cifar10").is_dir()
 
 
 def test_offline_switch_never_touches_the_network(server, tmp_path):
@@ -92,6 +102,16 @@ def test_offline_switch_never_touches_the_network(server, tmp_path):
     with pytest.raises(ConfigError, match="LIGHTSWEEP_OFFLINE=1 forbids downloading"):
         fetch(url + "blob.bin", tmp_path / "blob.bin", None, "dataset set")
     assert requested == []
+
+
+def test_decoding_says_what_it_is_doing_once(tmp_path, caplog):
+    source = tmp_path / "aclImdb_v1.tar.gz"
+    source.write_bytes(b"abc")
+    with caplog.at_level(logging.INFO, logger="lightsweep.data.download"):
+        cached_arrays(tmp_path / "imdb_raw_corpus.npz", lambda: {"x": np.zeros(2)}, [source])
+        cached_arrays(tmp_path / "imdb_raw_corpus.npz", lambda: {"x": np.zeros(2)}, [source])
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["reading aclImdb_v1.tar.gz into arrays, once: later runs load imdb_raw_corpus.npz"]
 
 
 def test_cache_is_built_once_and_rebuilt_when_a_source_changes(tmp_path):

@@ -10,6 +10,7 @@ falls back to the user's cache, $XDG_CACHE_HOME/lightsweep/ (~/.cache/lightsweep
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -59,14 +60,29 @@ def fetch(url: str, dest: Path, sha256: str | None, what: str) -> Path:
             )
 
     log.info("downloading %s from %s", what, url)
+    created = _missing_folders(dest.parent)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(dest, download)
-    except (urllib.error.URLError, OSError) as exc:  # HTTPError and timeouts are both of these
+    except BaseException as exc:
+        for folder in created:  # a failed download leaves no empty folders behind (innermost first)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if not isinstance(exc, (urllib.error.URLError, OSError)):  # HTTPError and timeouts are both of these
+            raise
         raise ConfigError(
             f"{what}: {dest.resolve()} is missing and downloading it failed ({_reason(exc)}). {by_hand}"
         ) from exc
     return dest
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders that mkdir(parents=True) would create for `folder`, innermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _reason(exc: BaseException) -> str:
@@ -99,6 +115,7 @@ def cached_arrays(
     for place in places:
         if (arrays := _read_cache(place, key)) is not None:
             return arrays
+    log.info("reading %s into arrays, once: later runs load %s", _what(sources), places[0].name)
     arrays = build()
     for place in places:
         try:
@@ -109,6 +126,11 @@ def cached_arrays(
             log.warning("could not write the cache %s (%s)", place, exc)
     log.warning("no cache written: decoding again next time")
     return arrays
+
+
+def _what(sources: Sequence[Path]) -> str:
+    names = [Path(s).name for s in sources[:2]]
+    return ", ".join(names) + (f" and {len(sources) - 2} more" if len(sources) > 2 else "") or "the dataset files"
 
 
 def user_cache_file(cache_file: Path) -> Path:
