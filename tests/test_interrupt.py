@@ -23,7 +23,8 @@ def test_ctrl_c_is_an_interrupted_run_that_resumes(tmp_path, run_cfg):
     run_dir = tmp_path / "run"
     last = run_dir / "checkpoints" / "last.ckpt"
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LIGHTSWEEP_DEBUG")}
-    with (tmp_path / "stdout").open("w") as out, (tmp_path / "stderr").open("w") as err:  # files: a full pipe would stall it
+    # Output goes to files: a full pipe nobody reads would stall the run.
+    with (tmp_path / "stdout").open("w") as out, (tmp_path / "stderr").open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, str(PROJECT_ROOT / "train.py"), *DIGITS, "~callbacks.early_stopping",
              "trainer.max_epochs=1000", f"hydra.run.dir={run_dir}"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -17,29 +18,38 @@ DIGITS = ["model=cnn", "dataset=digits", "callbacks=[model_checkpoint]", "seed=0
 
 
 def wandb_history(run_file: Path) -> list[dict]:
-    """The history rows of an offline W&B run. Its .wandb file is a LevelDB-style log: a 7-byte header
-    (':W&B', magic, version), then 32 KiB blocks of chunks, each a 7-byte header (crc32, length, type:
-    1 whole, 2 first, 3 middle, 4 last part) and bytes of a wandb_internal_pb2.Record."""
+    """The history rows of a finished offline W&B run. W&B's service writes the file out shortly after
+    wandb.finish() returns, so it is read again until the run's exit record is there."""
+    deadline = time.monotonic() + 120
+    while not (records := wandb_records(run_file)) or records[-1].WhichOneof("record_type") != "exit":
+        assert time.monotonic() < deadline, f"W&B never wrote out {run_file}"
+        time.sleep(0.05)
+    return [{item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            for record in records if record.WhichOneof("record_type") == "history"]
+
+
+def wandb_records(run_file: Path) -> list:
+    """The records of a .wandb file, a LevelDB-style log: a 7-byte header (':W&B', magic, version), then
+    32 KiB blocks of chunks, each a 7-byte header (crc32, length, type: 1 whole, 2 first, 3 middle, 4 last
+    part) and bytes of a wandb_internal_pb2.Record."""
     from wandb.proto import wandb_internal_pb2
 
     data, block = run_file.read_bytes(), 32768
     assert data[:4] == b":W&B"
-    rows, pending, position = [], b"", 7
+    records, pending, position = [], b"", 7
     while position + 7 <= len(data):
         if block - position % block < 7:  # a block's tail too short for a chunk header is padding
             position += block - position % block
             continue
         _, length, kind = struct.unpack("<IHB", data[position:position + 7])
+        if position + 7 + length > len(data):
+            break  # not written out yet
         pending += data[position + 7:position + 7 + length]
         position += 7 + length
         if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(pending)
+            records.append(wandb_internal_pb2.Record.FromString(pending))
             pending = b""
-            if record.WhichOneof("record_type") == "history":
-                history = record.history.item
-                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in history})
-    return rows
+    return records
 
 
 @pytest.fixture

@@ -80,8 +80,10 @@ def _finish_wandb_run(cfg: DictConfig, status: str) -> None:
     (tests, a sweep's in-process jobs) would log into it, and an offline run is written out only when
     finished."""
     wandb = sys.modules.get("wandb")
+    if wandb is None or wandb.run is None:
+        return
     targets = {node.get("_target_") for node in (cfg.get("logger") or {}).values() if node}
-    if "lightning.pytorch.loggers.WandbLogger" in targets and wandb is not None and wandb.run is not None:
+    if "lightning.pytorch.loggers.WandbLogger" in targets:
         wandb.finish(exit_code=0 if status in ("ok", "pruned") else 1)
 
 
@@ -114,7 +116,8 @@ def _train_and_test(cfg: DictConfig, record: dict[str, Any], result: RunResult) 
     datamodule = build(plain["dataset"], where="dataset")
     datamodule.prepare_data()
     datamodule.setup("fit")
-    model = build(plain["model"], recursive=False, where="model", input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    model = build(plain["model"], recursive=False, where="model", input_shape=datamodule.input_shape,
+                  num_classes=datamodule.num_classes)
     if plain["trainer"].get("max_epochs") is None and plain["trainer"].get("max_steps", -1) == -1:
         plain["trainer"].update(model.default_budget(datamodule))  # no budget given: the model's own
     timer, finished = EpochTimer(), FinishedEpochs()
