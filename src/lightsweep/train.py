@@ -250,10 +250,10 @@ def _summarise(result: RunResult) -> None:
 
 
 def _how_to_resume(exc: KeyboardInterrupt) -> str:
+    done = f"lightsweep: interrupted after {getattr(exc, 'finished_epochs', 0)} finished epoch(s)"
     if resume_from := getattr(exc, "resume_from", None):
-        return (f"lightsweep: interrupted after {exc.finished_epochs} finished epoch(s); to resume, run the same "
-                f"command with ckpt_path={resume_from}")
-    return "lightsweep: interrupted before a checkpoint was written; run the command again to start over"
+        return f"{done}; to resume, run the same command with ckpt_path={resume_from}"
+    return f"{done} and no checkpoint to resume from (callbacks.model_checkpoint writes it): run it again to start over"
 
 
 def _single_run() -> bool:
