@@ -36,8 +36,17 @@ def test_nested_target_nodes_are_checked():
 
 
 def test_unimportable_target_is_a_config_error():
-    with pytest.raises(ConfigError, match="cannot be imported"):
+    with pytest.raises(ConfigError, match=r"^model._target_='lightsweep.nope.Thing' cannot be imported "
+                                          r"\(No module named 'lightsweep.nope'\).$"):
         check_node({"_target_": "lightsweep.nope.Thing"}, "model")
+
+
+def test_a_bug_in_a_targets_module_is_not_reported_as_a_bad_target(tmp_path, monkeypatch):
+    (tmp_path / "buggy_models.py").write_text("RATE = 1 / 0\n\nclass Net:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(Exception) as error:
+        check_node({"_target_": "buggy_models.Net"}, "model")
+    assert not isinstance(error.value, ConfigError)  # a traceback for the bug, not "cannot be imported"
 
 
 def test_every_problem_of_a_config_is_reported_at_once():

@@ -117,12 +117,27 @@ def _fp16_autocast_fails() -> bool:
 
 
 def _locate(target: str, where: str) -> Any:
+    """The object a `_target_` names. A name that does not import is the user's error (one line); any
+    other exception raised while importing its module is a bug there and keeps its traceback."""
+    import logging
+
     from hydra.utils import get_object
 
+    hydra_log = logging.getLogger("hydra.utils")
+    level = hydra_log.level
+    hydra_log.setLevel(logging.CRITICAL)  # it logs the failure itself before raising: ours is the one line
     try:
         return get_object(target)
-    except Exception as exc:  # ImportError, AttributeError, and Hydra's wrappers of them
-        raise ConfigError(f"{where}._target_={target!r} cannot be imported ({exc}).") from exc
+    except Exception as exc:  # Hydra wraps the import's own exception
+        chain, link = [], exc
+        while (link := link.__cause__ or link.__context__) is not None:
+            chain.append(link)
+        if any(not isinstance(link, (ImportError, AttributeError)) for link in chain):
+            raise
+        reason = next((link for link in chain if isinstance(link, ImportError)), chain[-1] if chain else exc)
+        raise ConfigError(f"{where}._target_={target!r} cannot be imported ({str(reason).splitlines()[0]}).") from exc
+    finally:
+        hydra_log.setLevel(level)
 
 
 def _parameters(target: Any) -> tuple[dict[str, Any], bool]:
