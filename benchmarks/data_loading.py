@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import machine, write_section  # noqa: E402
 
 from lightsweep.build import build  # noqa: E402
-from lightsweep.config import PROJECT_ROOT, compose  # noqa: E402
+from lightsweep.config import compose  # noqa: E402
+from lightsweep.paths import PROJECT_ROOT  # noqa: E402
 
 DATASETS = {  # dataset config name -> folder under the data dir holding its official files
     "mnist": "mnist",

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lightsweep.config import PROJECT_ROOT, compose
+from lightsweep.config import compose
+from lightsweep.paths import PROJECT_ROOT
 
 # Real dataset files for tests (shared/data beside the checkout); tests needing them skip when absent.
 SHARED_DATA = Path(os.environ.get("LIGHTSWEEP_TEST_DATA", PROJECT_ROOT.parent / "shared" / "data"))

@@ -8,7 +8,8 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from lightsweep.config import CONF_DIR, compose, normalize_overrides
+from lightsweep.config import compose, normalize_overrides
+from lightsweep.paths import CONF_DIR
 
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra")
 OPTIONAL = {"experiment", "debug", "sweep"}  # not in the defaults list: selected with group= or +group=

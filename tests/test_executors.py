@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
-from lightsweep.config import PROJECT_ROOT
+from lightsweep.paths import PROJECT_ROOT
 
 QUIET = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import SHARED_DATA, shared_data
-from lightsweep.config import CONF_DIR
+from lightsweep.paths import CONF_DIR
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 DEBUGS = sorted(p.stem for p in (CONF_DIR / "debug").glob("*.yaml"))

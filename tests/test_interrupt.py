@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from lightsweep.config import PROJECT_ROOT
+from lightsweep.paths import PROJECT_ROOT
 from test_train import epoch_values
 
 DIGITS = ["model=cnn", "dataset=digits", "seed=0", "trainer.enable_progress_bar=false"]

@@ -10,10 +10,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from lightsweep.build import build
-from lightsweep.config import CONF_DIR, compose
+from lightsweep.config import compose
 from lightsweep.errors import ConfigError
 from lightsweep.models.timehut import schedules as s1
 from lightsweep.models.timehut import schedules_extra as s2
+from lightsweep.paths import CONF_DIR
 from lightsweep.validate import check_node
 
 A, B, P = 0.15, 0.75, 10.5  # the defaults: tau_min, tau_max, t_max

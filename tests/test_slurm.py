@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
-from lightsweep.config import PROJECT_ROOT
+from lightsweep.paths import PROJECT_ROOT
 from test_executors import start_sweep, submitted_job_ids, trial_states
 
 SLURM_TOOLS = PROJECT_ROOT / "tools" / "slurm"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import cli
-from lightsweep.config import CONF_DIR
+from lightsweep.paths import CONF_DIR
 
 SCHEDULES = sorted(p.stem for p in (CONF_DIR / "scheduler").glob("*.yaml") if p.stem != "none")
 TINY = ["model=timehut", "dataset=unit_test", "trainer.max_epochs=2", "callbacks=none", "test_ckpt=last"]

@@ -9,9 +9,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from lightsweep.objective import direction
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONF_DIR = PROJECT_ROOT / "conf"
+from lightsweep.paths import CONF_DIR, PROJECT_ROOT  # noqa: F401  PROJECT_ROOT: re-exported for train.py
 
 # Groups whose choices are numbers (precision=16): Hydra's grammar reads 16 as an int and refuses it
 # as a group choice, so such overrides are quoted before Hydra parses them.

@@ -8,6 +8,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from lightsweep.paths import CONF_DIR
+
 
 class ConfigError(ValueError):
     """A config or input the user can fix. The message says what is wrong and what is valid."""
@@ -15,8 +17,6 @@ class ConfigError(ValueError):
 
 def group_choices(group: str) -> list[str]:
     """The choices of a config group, from the files in conf/<group>/."""
-    from lightsweep.config import CONF_DIR
-
     folder = CONF_DIR / group
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 

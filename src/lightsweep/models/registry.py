@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightsweep.config import CONF_DIR
 from lightsweep.errors import ConfigError
+from lightsweep.paths import CONF_DIR
 
 FAMILY_BY_MODALITY = {"image": "cnn", "text": "lstm", "timeseries": "timehut"}
 
