@@ -31,6 +31,26 @@ def test_wrong_type_names_key_and_expected_type():
     assert_one_line_error(cli("trainer.max_epochs=abc"), "trainer.max_epochs='abc'", "expected int")
 
 
+def test_typo_in_a_key_names_the_nearest_key_first():
+    line = assert_one_line_error(
+        cli("trainer.max_epoch=3"),
+        "lightsweep: error: trainer.max_epoch is not a key of the config. Did you mean trainer.max_epochs?",
+    )
+    assert "+trainer.max_epoch=" in line and "constructor" in line  # adding it is the rare case, said last
+    assert "Could not override" not in line and "To append" not in line
+
+
+def test_unknown_key_without_a_near_one_lists_the_keys_of_its_node():
+    line = assert_one_line_error(cli("objective.zzz=1"), "objective.zzz is not a key of the config.",
+                                 "Keys of objective: name, mode, health_weight, direction.")
+    assert "Did you mean" not in line
+
+
+def test_unknown_top_level_key():
+    line = assert_one_line_error(cli("seeed=3"), "seeed is not a key of the config. Did you mean seed?")
+    assert "+seeed" not in line  # no constructor reads a new top-level key: adding one is never the fix
+
+
 def test_unknown_model_setting_lists_valid_settings():
     assert_one_line_error(cli("model=cnn", "+model.filterz=3"), "model.filterz", "filters")
 

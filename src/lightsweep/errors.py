@@ -33,6 +33,8 @@ def describe_user_error(exc: BaseException) -> str | None:
             return str(ours)  # raised inside one of our resolvers: our message, not Hydra's/OmegaConf's wrapping
         if _bug_underneath(exc):
             return None
+    if unknown := _unknown_key(exc):
+        return unknown
     if isinstance(exc, MissingConfigException):
         found = re.search(r"Could not find '([^']+)'", str(exc))
         missing = found.group(1) if found else (exc.missing_cfg_file or "?")
@@ -51,6 +53,31 @@ def describe_user_error(exc: BaseException) -> str | None:
     if isinstance(exc, OmegaConfBaseException):
         return _first_line(exc)
     return None
+
+
+def _unknown_key(exc: BaseException) -> str | None:
+    """Hydra refuses `trainer.max_epoch=3` with "To append to your config use +trainer.max_epoch=3", which
+    only leads to the validator's refusal: a typo is the usual cause, so name the nearest key first."""
+    import difflib
+
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import DictConfig
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    cause = exc.__cause__
+    if not (isinstance(exc, ConfigCompositionException) and isinstance(cause, (ConfigAttributeError, ConfigKeyError))
+            and isinstance(cause.parent_node, DictConfig) and cause.full_key):
+        return None
+    overridden = re.search(r"Could not override '([^']+)'", str(exc))
+    key = overridden.group(1) if overridden else cause.full_key
+    parent, _, name = cause.full_key.rpartition(".")
+    keys = [k for k in cause.parent_node if not (k.startswith("_") and k.endswith("_"))]
+    near = difflib.get_close_matches(name, keys, n=1, cutoff=0.6)
+    prefix = f"{parent}." if parent else ""
+    known = f"Did you mean {prefix}{near[0]}?" if near else f"Keys of {parent or 'the config'}: {', '.join(keys)}."
+    if "_target_" in cause.parent_node:  # a constructor's settings: +key adds one the config leaves out
+        known += f" (add it with +{key}=... only for a key the constructor takes)"
+    return f"{cause.full_key} is not a key of the config. {known}"
 
 
 def _config_error_cause(exc: BaseException) -> ConfigError | None:
