@@ -49,7 +49,8 @@ def main() -> None:
         f"## TimeHUT accuracy: experiment={args.experiment} on {', '.join(args.datasets)}",
         "",
         f"`{command}` on {machine()}.",
-        "val acc = stratified 5-fold CV of the SVM on the training embeddings (what a sweep optimises).",
+        "val acc = stratified 5-fold CV of the SVM on the training embeddings (what a sweep optimises). "
+        "AUPRC as TS2Vec: the positive class's for two classes, the mean over classes otherwise.",
         "",
         "| dataset | seed | test acc | test F1 (macro) | test AUPRC | val acc (CV) | train s |",
         "|---|---|---|---|---|---|---|",
