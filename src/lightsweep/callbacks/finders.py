@@ -12,6 +12,7 @@ settings (`optimizer_spec["lr"]` of classifiers, `lr` of TimeHUT) and into the l
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -21,6 +22,8 @@ from lightning.pytorch.tuner.batch_size_scaling import _reset_dataloaders
 from lightning.pytorch.utilities.parsing import lightning_getattr, lightning_setattr
 
 from lightsweep.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 class SafeBatchSizeFinder(BatchSizeFinder):
@@ -66,6 +69,7 @@ class SafeBatchSizeFinder(BatchSizeFinder):
         self.optimal_batch_size = found
         self.report = {"initial": initial, "batch_size": found, "mode": self._mode,
                        "sizes_that_ran": sorted(steps)}
+        log.info(f"batch_size_finder: training with batch size {found} (configured {initial})")
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         pass
@@ -80,6 +84,10 @@ class SafeBatchSizeFinder(BatchSizeFinder):
         """What run() adds to run.json."""
         return {"batch_size_finder": self.report}
 
+    def config_changes(self) -> dict[str, Any]:
+        """Settings this callback replaced ({dotted key: value used}): run.json's config shows what ran."""
+        return {"dataset.batch_size": self.report["batch_size"]} if self.report else {}
+
 
 class LearningRateSearch(LearningRateFinder):
     def __init__(
@@ -92,6 +100,7 @@ class LearningRateSearch(LearningRateFinder):
     ) -> None:
         super().__init__(min_lr, max_lr, num_training_steps, mode, early_stop_threshold, update_attr=False)
         self.report: dict[str, Any] = {}
+        self.changed: dict[str, Any] = {}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.lr_find(trainer, pl_module)
@@ -99,12 +108,17 @@ class LearningRateSearch(LearningRateFinder):
         self.report = {"suggested_lr": lr, "applied": lr is not None,
                        "steps_tried": len(self.optimal_lr.results.get("lr", [])) if self.optimal_lr else 0}
         if lr is None:  # too few points for a suggestion: keep the configured rate
+            log.info("lr_finder: no suggestion (too few points); training with the configured learning rate")
             return
         spec = getattr(pl_module, "optimizer_spec", None)
         if isinstance(spec, dict):
-            spec["lr"] = lr
-        elif hasattr(pl_module, "lr"):
+            key, configured, spec["lr"] = "model.optimizer.lr", spec.get("lr"), lr
+        else:
+            key, configured = "model.lr", getattr(pl_module, "lr", None)
             pl_module.lr = lr
+        self.report["configured_lr"] = configured
+        self.changed = {key: lr}
+        log.info(f"lr_finder: training with learning rate {lr:.3g} (configured {configured})")
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -112,3 +126,7 @@ class LearningRateSearch(LearningRateFinder):
     def run_record(self) -> dict[str, Any]:
         """What run() adds to run.json."""
         return {"lr_finder": self.report}
+
+    def config_changes(self) -> dict[str, Any]:
+        """Settings this callback replaced ({dotted key: value used}): run.json's config shows what ran."""
+        return dict(self.changed)

@@ -1,7 +1,7 @@
 """The network a callback probes with a fixed input batch, and where its units' activations are read.
 
-Classifiers are probed through their forward(); TimeHUT (no forward: it trains its `encoder` with a
-contrastive loss) through the encoder. Units are read after every activation module (conv channels,
+Each model family names the network to probe (probe_network(): classifiers themselves; TimeHUT, which has
+no forward and trains its `encoder` with a contrastive loss, its encoder). Units are read after every activation module (conv channels,
 linear units), from LSTM outputs, and at TimeHUT's functional GELUs (each residual block applies GELU to
 its input and to its first conv's output). Signed outputs (tanh, LSTM states) are read as magnitudes:
 a unit that is always negative still carries information; one that is always zero does not."""
@@ -25,11 +25,13 @@ Capture = Callable[[str, torch.Tensor, int], None]
 
 
 def network(pl_module: L.LightningModule) -> nn.Module | None:
-    """What maps a probe batch to outputs: the module itself, else its encoder; None when neither."""
-    if type(pl_module).forward is not L.LightningModule.forward:
-        return pl_module
-    encoder = getattr(pl_module, "encoder", None)
-    return encoder if isinstance(encoder, nn.Module) else None
+    """What maps a probe batch to outputs: the model family's probe_network() (lightsweep.contracts.ModelFamily);
+    for any other module its own forward, else None."""
+    from lightsweep.contracts import ModelFamily
+
+    if isinstance(pl_module, ModelFamily):
+        return pl_module.probe_network()
+    return pl_module if type(pl_module).forward is not L.LightningModule.forward else None
 
 
 def weights_network(pl_module: L.LightningModule) -> nn.Module:

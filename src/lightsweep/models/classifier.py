@@ -115,3 +115,7 @@ class Classifier(L.LightningModule):
     def default_budget(datamodule: L.LightningDataModule) -> dict[str, int]:
         """Trainer limits when the config sets neither trainer.max_epochs nor trainer.max_steps."""
         return {"max_epochs": 10}
+
+    def probe_network(self) -> torch.nn.Module:
+        """What callbacks probe with a batch of inputs: the classifier itself (inputs -> logits)."""
+        return self

@@ -105,6 +105,10 @@ class TimeHUT(L.LightningModule):
         depth = max(0, (input_shape[1] - 1).bit_length() - 1)
         return [f"model.depth={depth}"] if depth < self.hparams.depth else []
 
+    def probe_network(self) -> torch.nn.Module:
+        """What callbacks probe with a batch of series: the trained encoder (it has no forward of its own)."""
+        return self.encoder
+
     @staticmethod
     def default_budget(datamodule: L.LightningDataModule) -> dict[str, int]:
         """TS2Vec's rule when no budget is configured: 200 steps for a training set of at most
