@@ -80,6 +80,15 @@ def test_a_value_the_run_did_not_produce_is_a_clear_error():
         objective_value(plain(objective("val_accuracy"))["objective"], dict(MEASURED, metrics={"train/loss": 1.0}))
 
 
+def test_an_unmeasured_health_score_is_a_clear_error_not_a_made_up_value():
+    unmeasured = dict(MEASURED, health={"overall": 0.6, "components": {"training_stability": None}})
+    with pytest.raises(ConfigError, match="^objective training_stability was not measured in this run"):
+        objective_value(plain(objective("training_stability", mode="health"))["objective"], unmeasured)
+    no_overall = dict(MEASURED, health={"overall": None, "components": {}})
+    with pytest.raises(ConfigError, match="^objective overall_health was not measured"):
+        objective_value(plain(objective("val_accuracy", mode="health"))["objective"], no_overall)
+
+
 @pytest.mark.parametrize(
     ("overrides", "callbacks", "in_sweep", "message"),
     [

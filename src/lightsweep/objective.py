@@ -180,7 +180,7 @@ def objective_value(objective: Mapping[str, Any], measured: Mapping[str, Any]) -
                               "direction": direction(objective["name"]), "components": dict(raw)}
     values = raw
     if objective["mode"] == "health":
-        weight, overall = float(objective["health_weight"]), _finite(measured["health"]["overall"])
+        weight, overall = float(objective["health_weight"]), _measured("overall_health", measured["health"]["overall"])
         record.update(health_weight=weight, formula="(1 - health_weight) * objective + health_weight * overall_health")
         record["components"]["overall_health"] = overall
         values = {n: (1 - weight) * v + weight * overall if OBJECTIVES[n].score else v for n, v in raw.items()}
@@ -190,13 +190,25 @@ def objective_value(objective: Mapping[str, Any], measured: Mapping[str, Any]) -
 
 def _read(name: str, measured: Mapping[str, Any]) -> float:
     try:
-        return _finite(OBJECTIVES[name].read(measured))
+        return _measured(name, OBJECTIVES[name].read(measured))
     except KeyError as missing:
         available = ", ".join(sorted(k for k in measured["metrics"] if not k.startswith("test/")))
         raise ConfigError(
             f"objective {name} needs {missing}, which this run did not produce (validation metrics it did "
             f"produce: {available or 'none'}). Pick another objective.name."
         ) from None
+
+
+def _measured(name: str, value: Any) -> float:
+    """A health component that could not be measured (too few epochs, no accuracy during fit) is None:
+    an objective made of it is refused, never replaced by a made-up score."""
+    if value is None:
+        raise ConfigError(
+            f"objective {name} was not measured in this run (the health callback needs more epochs or an "
+            "accuracy history for it; run.json health.unmeasured lists what was not). Train longer or pick "
+            "another objective.name."
+        )
+    return _finite(value)
 
 
 def _finite(value: Any) -> float:
