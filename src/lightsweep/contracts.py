@@ -45,3 +45,13 @@ class ChangesConfig(Protocol):
     config shows the values that ran, as {dotted key: value}."""
 
     def config_changes(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class KnowsUnreachableWeights(Protocol):
+    """Optional for a model family whose receptive field can outgrow short inputs (TimeHUT's dilated
+    convolutions): the health monitor leaves weights that inputs of this shape cannot reach out of the
+    gradient status, reports them as structurally unused and recommends `overrides_for(input_shape)`."""
+
+    def unreachable_weights(self, input_shape: Sequence[int]) -> dict[str, Any]: ...
+    def overrides_for(self, input_shape: Sequence[int]) -> list[str]: ...

@@ -25,6 +25,7 @@ import torch
 
 from lightsweep.callbacks import probe
 from lightsweep.callbacks.timing import planned_epochs
+from lightsweep.contracts import KnowsUnreachableWeights
 from lightsweep.health import diagnostics, scores
 
 CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
@@ -62,7 +63,7 @@ class HealthMonitor(L.Callback):
             self._grab_gradients = self._scheduled(trainer)
         if self._probe is None:
             self._probe = probe.inputs_of(batch, self.probe_size)
-        if self._grab_gradients and hasattr(pl_module, "unreachable_weights") and self._input_hook is None:
+        if self._grab_gradients and isinstance(pl_module, KnowsUnreachableWeights) and self._input_hook is None:
             shapes = self._step_input_shapes = []
             self._input_hook = probe.network(pl_module).register_forward_pre_hook(
                 lambda _module, inputs: shapes.append(inputs[0].shape))
@@ -151,7 +152,7 @@ class HealthMonitor(L.Callback):
     def _structurally_unused(self, pl_module: L.LightningModule) -> dict[str, Any] | None:
         """The weights that training inputs (shaped like the probe batch) can never reach, or None when the
         model does not say (or has none)."""
-        if not hasattr(pl_module, "unreachable_weights") or self._probe is None:
+        if not isinstance(pl_module, KnowsUnreachableWeights) or self._probe is None:
             return None
         shape = self._probe.shape
         unused = diagnostics.structurally_unused(pl_module.unreachable_weights(shape),
