@@ -40,7 +40,6 @@ def guarded(action: Callable[[], Any]) -> Any:
 
 def train_entry() -> None:
     from lightsweep.config import normalize_overrides
-    from lightsweep.train import main as hydra_main
 
     sys.argv = sys.argv[:1] + normalize_overrides(sys.argv[1:])
     sweeps = [a for a in sys.argv[1:] if a.startswith("+sweep=")]
@@ -48,7 +47,33 @@ def train_entry() -> None:
         print(f"lightsweep: warning: {sweeps[0].lstrip('+')} sets up an Optuna search, which runs only with -m "
               f"(python train.py -m {sweeps[0].lstrip('+')} ...); without it this is one ordinary training run.",
               file=sys.stderr)
-    guarded(hydra_main)
+    guarded(_train)
+
+
+def _train() -> None:
+    from lightsweep.train import main as hydra_main
+
+    if not {"--help", "-h", "--hydra-help"} & set(sys.argv):  # --help stays fast: it composes nothing here
+        sys.argv = sys.argv[:1] + _with_auto_family(sys.argv[1:])
+    hydra_main()
+
+
+def _with_auto_family(args: list[str]) -> list[str]:
+    """Hydra's arguments with model=auto turned into the family it picks when model settings are given or
+    `--cfg job` shows the config (lightsweep.config.auto_family_overrides), so that both show the model
+    that will be built."""
+    from hydra._internal.utils import get_args_parser
+
+    from lightsweep.config import auto_family_overrides
+
+    parsed, _ = get_args_parser().parse_known_args(args)
+    shows_job = parsed.cfg == "job"
+    overrides, family = auto_family_overrides(parsed.overrides, force=shows_job)
+    if family is None:
+        return args
+    if shows_job:  # stdout stays the YAML alone
+        print(f"lightsweep: model=auto picks {family} for this dataset: shown as model={family}.", file=sys.stderr)
+    return [arg for arg in args if arg not in parsed.overrides] + overrides
 
 
 def main() -> None:

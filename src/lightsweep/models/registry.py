@@ -10,21 +10,35 @@ from lightsweep.paths import CONF_DIR
 FAMILY_BY_MODALITY = {"image": "cnn", "text": "lstm", "timeseries": "timehut"}
 
 
-def resolve_model_config(model_cfg: dict[str, Any], modality: str) -> tuple[str, dict[str, Any]]:
-    """(family, model config). With family=auto, load conf/model/<family>.yaml for the modality."""
-    if model_cfg.get("family") != "auto":
-        return model_cfg.get("family") or _family_of(model_cfg), model_cfg
+def auto_family(modality: str) -> str:
+    """The family model=auto picks for a dataset of this modality."""
     family = FAMILY_BY_MODALITY.get(modality)
-    source = CONF_DIR / "model" / f"{family}.yaml"
-    if family is None or not source.is_file():
+    if family is None or not (CONF_DIR / "model" / f"{family}.yaml").is_file():
+        choices = "|".join(p.stem for p in sorted((CONF_DIR / "model").glob("*.yaml")))
         raise ConfigError(
-            f"model=auto has no model family for {modality!r} data yet. "
-            f"Pick one explicitly: model=<{'|'.join(p.stem for p in sorted(source.parent.glob('*.yaml')))}>."
+            f"model=auto has no model family for {modality!r} data yet. Pick one explicitly: model=<{choices}>."
         )
+    return family
+
+
+def family_config(family: str) -> dict[str, Any]:
+    """conf/model/<family>.yaml as plain containers."""
     from omegaconf import OmegaConf
 
-    chosen = OmegaConf.to_container(OmegaConf.load(source), resolve=True)
-    return family, chosen
+    return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{family}.yaml"), resolve=True)
+
+
+def resolve_model_config(model_cfg: dict[str, Any], modality: str) -> tuple[str, dict[str, Any]]:
+    """(family, model config). With family=auto: the family's config for the modality, with the settings the
+    auto node carries (an experiment's `model:` keys, +model.<key>=...) merged in; the validator then refuses
+    those the family does not take."""
+    if model_cfg.get("family") != "auto":
+        return model_cfg.get("family") or _family_of(model_cfg), model_cfg
+    from omegaconf import OmegaConf
+
+    family = auto_family(modality)
+    settings = {key: value for key, value in model_cfg.items() if key != "family"}
+    return family, OmegaConf.to_container(OmegaConf.merge(family_config(family), settings), resolve=True)
 
 
 def _family_of(model_cfg: dict[str, Any]) -> str:
