@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import machine, write_section  # noqa: E402
 
-from lightsweep.config import PROJECT_ROOT, compose  # noqa: E402
+from lightsweep.config import compose  # noqa: E402
+from lightsweep.paths import PROJECT_ROOT  # noqa: E402
 from lightsweep.train import run  # noqa: E402
 
 

@@ -6,7 +6,7 @@ import pytest
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from lightsweep.config import CONF_DIR
+from lightsweep.paths import CONF_DIR
 from lightsweep.contracts import ChangesConfig, KnowsUnreachableWeights, ModelFamily, RecordsToRunJson
 
 FAMILIES = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml") if p.stem != "auto")

@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from lightsweep.objective import direction
-from lightsweep.paths import CONF_DIR, PROJECT_ROOT  # noqa: F401  PROJECT_ROOT: re-exported for train.py
+from lightsweep.paths import CONF_DIR
 
 # Groups whose choices are numbers (precision=16): Hydra's grammar reads 16 as an int and refuses it
 # as a group choice, so such overrides are quoted before Hydra parses them.

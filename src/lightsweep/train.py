@@ -15,8 +15,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lightsweep.config import CONF_DIR, PROJECT_ROOT, register_resolvers
+from lightsweep.config import register_resolvers
 from lightsweep.errors import exit_on_user_error
+from lightsweep.paths import CONF_DIR, PROJECT_ROOT
 from lightsweep.runinfo import RUN_JSON, git_sha, now_iso, versions, write_json_atomic
 
 
