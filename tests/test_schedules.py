@@ -1,5 +1,6 @@
-"""TimeHUT temperature schedules (spec §2.4): values against the spec's formulas written out here,
-boundaries, adaptive and noisy behaviour, bad settings, the scheduler config group and the callback."""
+"""TimeHUT temperature schedules (aminjalali-research/TSlib, models/timehut/temperature_schedulers.py): values
+against its formulas written out here, boundaries, adaptive and noisy behaviour, bad settings, the scheduler
+config group and the callback."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def triangle_expected(e):
     return A + D * 2 * q / 3.5 if q <= 1.75 else B - D * 2 * (q - 1.75) / 3.5
 
 
-EXPECTED = {  # name -> (schedule, spec formula with the defaults written in)
+EXPECTED = {  # name -> (schedule, TSlib's formula with the defaults written in)
     "cosine_pi": (s1.CosineAnnealing(), lambda e: A + 0.5 * D * (1 + cos(pi * e / P))),
     "cosine_two_pi": (s1.CosineAnnealing(convention="two_pi", phase=0.3, frequency=2.0, bias=0.05),
                       lambda e: clip(A + 0.5 * D * (1 + cos(2 * pi * 2 * e / P + 0.3)) + 0.05)),

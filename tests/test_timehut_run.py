@@ -35,7 +35,7 @@ def test_every_schedule_trains(run_cfg, schedule):
 
 
 def test_all_21_schedules_are_configured():
-    # the spec's 22 methods less no_scheduling, which is scheduler=none (tau fixed at 1.0)
+    # TSlib temperature_schedulers.py's 22 methods less no_scheduling, which is scheduler=none (tau fixed at 1.0)
     assert len(SCHEDULES) == 21 and "no_scheduling" not in SCHEDULES
 
 

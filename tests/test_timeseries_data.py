@@ -22,7 +22,7 @@ from lightsweep.validate import check_node
 
 UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: connection refused at once, online or not
 
-# Spec §5: train, test, length (train, test), channels, classes of the sets shipped with aeon.
+# Train, test, length (train, test), channels, classes of the sets shipped with aeon (its 1.6.0 .ts files).
 AEON_SETS = {
     "gunpoint": (50, 150, (150, 150), 1, 2),
     "italy_power_demand": (67, 1029, (24, 24), 1, 2),
@@ -50,7 +50,8 @@ def test_chinatown_is_z_scored_with_one_global_train_statistic():
     raw_train = np.loadtxt(shared_data("UCR") / "Chinatown/Chinatown_TRAIN.tsv")
     raw_test = np.loadtxt(shared_data("UCR") / "Chinatown/Chinatown_TEST.tsv")
     module = ucr_module("Chinatown")
-    # The spec's Chinatown test set has 343 series; this copy of the archive files holds 345 rows.
+    # TimeHUT's Chinatown test set has 343 series (TSlib enhanced_metrics/enhanced_single_model_runner.py);
+    # this copy of the archive files holds 345 rows.
     assert module.train_x.shape == (20, 24, 1) and module.test_x.shape == (345, 24, 1)
     assert module.input_shape == (24, 1) and module.num_classes == 2
     assert set(module.train_y.tolist()) == set(module.test_y.tolist()) == {0, 1}

@@ -1,4 +1,5 @@
-"""Set a contrastive model's temperature once per epoch from a TimeHUT schedule (spec §2.3, pitfall 9)."""
+"""Set a contrastive model's temperature once per epoch from a TimeHUT schedule, at the epoch's start as
+TimeHUT's training loop does (aminjalali-research/TimeHUT, ts2vec.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """UCR/UEA time-series classification sets, prepared the way TS2Vec and TimeHUT prepare them
-(spec timehut.md §1.8 for loading and normalising, §1.3 for the pre-processing inside `fit`)."""
+(TS2Vec: datautils.py for loading and normalising, ts2vec.py `fit` for the pre-processing inside `fit`)."""
 
 from __future__ import annotations
 

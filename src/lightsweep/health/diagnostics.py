@@ -1,6 +1,7 @@
 """Per-layer diagnostics: gradient status, dead units, weight statistics and overfitting.
 
-Thresholds are the seed's (spec/hpo_seed.md section 1.9) except where noted."""
+Thresholds are the seed system's (src/plot_creation/gradient_flow.py, weights_bias.py, training_history.py)
+except where noted."""
 
 from __future__ import annotations
 

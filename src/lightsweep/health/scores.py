@@ -3,7 +3,7 @@
 Every score is clamped to [0, 1] and higher means healthier. A score that cannot be measured (too short a
 history, nothing to measure) is None, not a number: the seed scored it a neutral 0.5, which the overall
 score then averaged in as if measured. The overall score is the weighted mean of the measured components.
-Formulas follow spec/hpo_seed.md section 1."""
+Formulas follow the seed system's src/health_analyzer.py (calculate_comprehensive_health, _calculate_*)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Convolutional image classifier with the seed search space's knobs (hpo_seed.md section 3.2)."""
+"""Convolutional image classifier with the seed search space's knobs (the seed system's
+src/hyperparameter_selector.py, suggest_cnn_hyperparameters)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""LSTM text classifier with the seed search space's knobs (hpo_seed.md section 3.3).
+"""LSTM text classifier with the seed search space's knobs (the seed system's
+src/hyperparameter_selector.py, suggest_lstm_hyperparameters).
 
 Token ids (N, seq_len), padded with 0 after each text -> embedding -> LSTM layers -> pooling over the
 text's own steps (max or mean of the outputs, or each direction's final state) -> dense layers -> logits.

@@ -1,4 +1,5 @@
-"""TS2Vec's encoder: input projection, timestamp masking, dilated residual conv stack (spec 1.2)."""
+"""TS2Vec's encoder: input projection, timestamp masking, dilated residual conv stack
+(TS2Vec: models/encoder.py, models/dilated_conv.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Classifiers fitted on frozen embeddings (spec 1.7), as TS2Vec's tasks/_eval_protocols.py: the SVM
+"""Classifiers fitted on frozen embeddings, as TS2Vec's tasks/_eval_protocols.py: the SVM
 protocol, linear (standardised features, one-vs-rest logistic regression) and 1-NN (standardised).
 
 `evaluate` returns test accuracy, macro-F1 and AUPRC, plus a validation accuracy from stratified

@@ -1,5 +1,5 @@
-"""TimeHUT's loss (spec 1.5, 2.2): hierarchical instance/temporal contrastive terms with a temperature,
-plus angular-margin (AMC) terms, over a max-pooled time pyramid.
+"""TimeHUT's loss: hierarchical instance/temporal contrastive terms with a temperature, plus angular-margin (AMC)
+terms, over a max-pooled time pyramid (TS2Vec and TimeHUT: models/losses.py).
 
 Reference quirks are options, defaulting to the reference behaviour:
 * temporal_tau="after_softmax": the temporal term's log-softmax uses unscaled logits and the loss is

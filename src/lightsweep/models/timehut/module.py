@@ -1,5 +1,6 @@
 """TimeHUT as a LightningModule: contrastive pre-training of a TS2Vec encoder, then a classifier
-fitted on the weight-averaged encoder's embeddings (spec 1.3-1.7, 2.2-2.3)."""
+fitted on the weight-averaged encoder's embeddings (TS2Vec: ts2vec.py fit and encode, tasks/classification.py;
+TimeHUT: ts2vec.py, models/losses.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TimeHUT's per-epoch temperature schedules #1-#13 (spec §2.3, §2.4); #14-#22 are in schedules_extra.
+"""TimeHUT's per-epoch temperature schedules #1-#13; #14-#22 are in schedules_extra. #N is the method's place in
+aminjalali-research/TSlib, models/timehut/temperature_schedulers.py; the training loop of
+aminjalali-research/TimeHUT (ts2vec.py) sets tau once per epoch, with #1's "pi" cosine.
 
 Each schedule is a small frozen dataclass built from conf/scheduler/<name>.yaml and called once per
 epoch: `schedule(epoch, history) -> tau`, epoch 0-based, history = mean training loss of each past

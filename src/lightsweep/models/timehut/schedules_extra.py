@@ -1,4 +1,5 @@
-"""TimeHUT's "novel efficient" temperature schedules #14-#22 (spec §2.4); same interface as schedules.py."""
+"""TimeHUT's "novel efficient" temperature schedules #14-#22 (aminjalali-research/TSlib,
+models/timehut/temperature_schedulers.py; #N as in schedules.py); same interface as schedules.py."""
 
 from __future__ import annotations
 

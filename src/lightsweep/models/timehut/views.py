@@ -1,4 +1,4 @@
-"""TS2Vec's random cropping into two overlapping views (spec 1.4) and the long-series window."""
+"""TS2Vec's random cropping into two overlapping views and the long-series window (TS2Vec: ts2vec.py, fit)."""
 
 from __future__ import annotations
 
