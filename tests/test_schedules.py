@@ -263,7 +263,7 @@ def test_bad_settings_are_config_errors(cls, settings, message):
         cls(**settings)
 
 
-def test_the_config_group_holds_exactly_the_spec_schedules():
+def test_the_config_group_holds_exactly_the_reference_schedules():
     # TimeHUT's #10 no_scheduling (tau = 1.0 every epoch) is scheduler=none: the model's fixed temperature,
     # 1.0 by default; one choice, not two that do the same.
     names = {path.stem for path in (CONF_DIR / "scheduler").glob("*.yaml")} - {"none"}
