@@ -29,6 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from lightsweep.errors import ConfigError
+
+from ._ctrl_c import CtrlCWatch
 from lightsweep.sweep.study import INTERRUPTED, PRUNED, TRIAL_KEY, absolute_storage, open_storage, write_study_json
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         self.monitor_direction = monitor_direction
         self.spaces = OmegaConf.to_container(spaces, resolve=True) if spaces else {}
         self.report = report
+        self.ctrl_c = CtrlCWatch()
 
     def sweep(self, arguments: list[str]) -> None:
         directions = self._get_directions()
@@ -75,15 +78,27 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         log.info(f"Study {study.study_name} in {storage_url or 'memory'}: {_counted(study)} of "
                  f"{self.n_trials} trials done; sampler {type(self.sampler).__name__}, "
                  f"pruner {self.pruner_spec['_target_'].rsplit('.', 1)[-1]}, directions {directions}")
-        try:
-            self._run_trials(study, space, fixed_params, fixed_overrides, len(directions))
-        except (KeyboardInterrupt, SystemExit):  # Ctrl-C (inside fit, Lightning turns it into SystemExit(1))
-            _fail_running_trials(study, "interrupted: the sweep was stopped during this trial")
-            raise
-        except Exception:  # not on Ctrl-C: `lightsweep report DIR` writes one on demand
-            self._write_report(storage_url)  # what ran so far, beside the error that stopped the sweep
-            raise
+        with self.ctrl_c:
+            try:
+                self._run_trials(study, space, fixed_params, fixed_overrides, len(directions))
+            except BaseException as exc:
+                self._stopped(study, exc, storage_url)
+                raise
         self._write_report(storage_url)
+
+    def _stopped(self, study: optuna.Study, exc: BaseException, storage_url: str | None) -> None:
+        """A sweep stopped by `exc`: on Ctrl-C, however it surfaced (inside fit Lightning turns it into
+        SystemExit(1)), the running trials are marked interrupted and it exits 130; on an error, the report
+        of what ran so far is written beside it (not on Ctrl-C: `lightsweep report DIR` writes one then)."""
+        interrupted = self.ctrl_c.seen or isinstance(exc, KeyboardInterrupt)
+        if interrupted or not isinstance(exc, Exception):
+            _fail_running_trials(study, "interrupted: the sweep was stopped during this trial")
+        if interrupted:
+            log.warning("Sweep interrupted: rerun the same command to resume it (the stopped trial is not "
+                        "counted towards n_trials).")
+            raise SystemExit(130) from exc  # the shell's code for a command stopped by SIGINT
+        if isinstance(exc, Exception):
+            self._write_report(storage_url)
 
     def _write_report(self, storage_url: str | None) -> None:
         """The study report; a failure here is logged, never hides the sweep's own outcome."""
@@ -102,8 +117,11 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         failures: list[str] = []
         remaining = self.n_trials - _counted(study)
         while remaining > 0:
+            self.ctrl_c.check()
             trials = [study.ask() for _ in range(min(remaining, self.n_jobs))]
-            for trial, ret in zip(trials, self._launch(study, trials, space, fixed_params, fixed_overrides)):
+            returns = self._launch(study, trials, space, fixed_params, fixed_overrides)
+            self.ctrl_c.check()  # a job that failed from a Ctrl-C did not fail on its own: leave it RUNNING
+            for trial, ret in zip(trials, returns):
                 error = _tell(study, trial, ret, n_objectives)
                 if error:
                     failures.append(f"trial {trial.number}: {error}")
@@ -114,6 +132,7 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
                     f"n_trials={self.n_trials} allows; first: {failures[0].rstrip('.')}. Fix the cause (see the "
                     "trial's run.json), or raise hydra.sweeper.max_failure_rate; rerun the same command to resume."
                 )
+        self.ctrl_c.check()
 
     def _launch(self, study: optuna.Study, trials: list[optuna.Trial], space: dict, fixed_params: dict,
                 fixed_overrides: list[str]) -> list[JobReturn | None]:
@@ -122,10 +141,12 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
             overrides = self._configure_trials(trials, space, fixed_params, fixed_overrides)
             overrides = [(*o, f"+{TRIAL_KEY}={t.number}") for o, t in zip(overrides, trials)]
             # Job dir = trial number: a resumed sweep writes next to the earlier trials, never over them.
-            returns = list(self.launcher.launch(overrides, initial_job_idx=trials[0].number))
-        except Exception:  # e.g. a search-space value the config refuses: no trial of this batch ran
-            for trial in trials:
-                study.tell(trial, state=TrialState.FAIL)
+            with self.ctrl_c.raising():
+                returns = list(self.launcher.launch(overrides, initial_job_idx=trials[0].number))
+        except Exception:
+            if not self.ctrl_c.seen:  # e.g. a search-space value the config refuses: no trial of this batch ran
+                for trial in trials:
+                    study.tell(trial, state=TrialState.FAIL)
             raise
         return returns + [None] * (len(trials) - len(returns))
 
