@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,9 @@ TINY_CNN = [
 
 def sweep(tmp_path: Path, *args: str, timeout: int = 600):
     """Run a sweep into tmp_path/sweep (the study's SQLite file lands there too); (process, sweep dir)."""
-    sweep_dir = tmp_path / "sweep"
-    return cli("-m", f"hydra.sweep.dir={sweep_dir}", *args, timeout=timeout), sweep_dir
+    sweep_dir, launch_dir = tmp_path / "sweep", tmp_path / "launch"
+    launch_dir.mkdir(exist_ok=True)  # kept: a report's command goes back to the launch dir
+    return cli("-m", f"hydra.sweep.dir={sweep_dir}", *args, timeout=timeout, cwd=launch_dir), sweep_dir
 
 
 def load_study(sweep_dir: Path):
@@ -56,11 +58,19 @@ def test_health_sweep_reports_and_its_best_command_reproduces_the_best_trial(tmp
     assert best["trial"] == study.best_trial.number and best["params"] == study.best_trial.params
     assert (sweep_dir / "best" / best["checkpoint"]).is_file()
 
-    command = shlex.split(best["command"])
-    assert command[:2] == ["python", "train.py"] and not any("optuna_trial" in a for a in command)
-    again = cli(*command[2:], f"hydra.run.dir={tmp_path / 'again'}")
+    command = best["command"]  # pasted into a shell elsewhere, with no venv on PATH
+    assert "optuna_trial" not in command and "sweep=" not in command and "objective.mode=health" in command
+    assert command in report
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = "/usr/bin:/bin"
+    again = subprocess.run(f"{command} hydra.run.dir={tmp_path / 'again'}", shell=True, cwd=elsewhere, env=env,
+                           capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "warning: sweep" not in again.stderr  # a single run, not a sweep config run once
     assert run_json(tmp_path / "again")["objective"] == pytest.approx(study.best_value, abs=1e-6)
+    assert f"Best value {study.best_value:.4f}" in proc.stderr + proc.stdout and command in proc.stderr + proc.stdout
 
 
 @pytest.mark.slow

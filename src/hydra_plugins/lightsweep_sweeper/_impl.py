@@ -85,6 +85,7 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
                 self._stopped(study, exc, storage_url)
                 raise
         self._write_report(storage_url)
+        self._announce_best()
 
     def _stopped(self, study: optuna.Study, exc: BaseException, storage_url: str | None) -> None:
         """A sweep stopped by `exc`: on Ctrl-C, however it surfaced (inside fit Lightning turns it into
@@ -99,6 +100,21 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
             raise SystemExit(130) from exc  # the shell's code for a command stopped by SIGINT
         if isinstance(exc, Exception):
             self._write_report(storage_url)
+
+    def _announce_best(self) -> None:
+        """The sweep's last lines: the best value and the command that reruns that trial (from the report)."""
+        from lightsweep.sweep.study import read_study_json
+
+        try:
+            best = (read_study_json(self.sweep_dir).get("best") or [None])[0]
+        except ConfigError:  # no report was written (report=false or no storage)
+            return
+        if best:
+            values = best["values"]
+            shown = (f"{next(iter(values.values())):.4f}" if len(values) == 1
+                     else ", ".join(f"{name} {value:.4f}" for name, value in values.items()))
+            log.info(f"Best value {shown} (trial {best['number']}); run it again with:")
+            log.info(best["command"] or "(its run dir is missing)")
 
     def _write_report(self, storage_url: str | None) -> None:
         """The study report; a failure here is logged, never hides the sweep's own outcome."""

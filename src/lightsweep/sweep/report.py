@@ -98,12 +98,7 @@ def _best_trials(study: Any) -> list[Any]:
 
 def _best_record(trial: Any, rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     row = next(r for r in rows if r["number"] == trial.number)
-    overrides = Path(row["run_dir"] or "") / ".hydra" / "overrides.yaml"
-    command = None
-    if row["run_dir"] and overrides.is_file():
-        import yaml
-
-        command = best_command(yaml.safe_load(overrides.read_text()))
+    command = best_command(Path(row["run_dir"])) if row["run_dir"] else None
     return {"number": trial.number, "values": dict(zip(names, trial.values)), "params": trial.params,
             "command": command, "run_dir": row["run_dir"]}
 
@@ -216,7 +211,7 @@ def _markdown(meta: dict, study: Any, names: list[str], s: dict, plots: list[Pat
         lines += [f"Trial {best['number']}: {values}", "", "| parameter | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in best["params"].items()]
         command = best["command"] or "(run dir missing)"
-        lines += ["", "Run it again (single run, same seed):", "", "```", command, "```", ""]
+        lines += ["", "Run it again (a single run, same seed; paste it into any shell):", "", "```", command, "```", ""]
     if s["best"]:
         lines += ["Its checkpoint and `best_hyperparameters.yaml` are in `best/`.", ""]
     else:

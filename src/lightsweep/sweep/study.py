@@ -70,12 +70,37 @@ def read_study_json(sweep_dir: str | Path) -> dict[str, Any]:
     return record
 
 
-def best_command(overrides: list[str]) -> str:
-    """The job's overrides as a single-run command (without the trial it reported to)."""
+def best_command(run_dir: Path) -> str | None:
+    """A trial's run as a single-run command that works as pasted into a shell anywhere: the launch dir,
+    this Python (the one with lightsweep installed) and train.py by absolute path, the job's overrides
+    without the trial it reported to and without the sweep config, whose objective settings are written
+    out instead. None when the run dir lacks Hydra's snapshot."""
     import shlex
+    import sys
 
-    kept = [o for o in overrides if not o.lstrip("+").startswith(f"{TRIAL_KEY}=")]
-    return " ".join(["python train.py", *(shlex.quote(o) for o in kept)])
+    import yaml
+
+    from lightsweep.paths import PROJECT_ROOT
+
+    snapshot = Path(run_dir) / ".hydra"
+    if not (snapshot / "overrides.yaml").is_file() or not (snapshot / "config.yaml").is_file():
+        return None
+    overrides = yaml.safe_load((snapshot / "overrides.yaml").read_text()) or []
+    config = yaml.safe_load((snapshot / "config.yaml").read_text())
+    hydra = yaml.safe_load((snapshot / "hydra.yaml").read_text()) if (snapshot / "hydra.yaml").is_file() else {}
+    launch_dir = ((hydra or {}).get("hydra") or {}).get("runtime", {}).get("cwd") or str(Path.cwd())
+    kept = [o for o in overrides if o.lstrip("+").split("=", 1)[0] not in (TRIAL_KEY, "sweep")]
+    given = {o.split("=", 1)[0] for o in kept}
+    objective = config.get("objective") or {}
+    kept += [f"objective.{key}={_override_value(objective[key])}" for key in ("name", "mode", "health_weight")
+             if key in objective and f"objective.{key}" not in given]
+    python = [sys.executable, str(PROJECT_ROOT / "train.py")]
+    return f"cd {shlex.quote(launch_dir)} && " + " ".join(shlex.quote(part) for part in python + kept)
+
+
+def _override_value(value: Any) -> str:
+    """A config value in Hydra's override grammar (lists as [a,b])."""
+    return f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value)
 
 
 def pruning_callback(cfg: Any) -> dict[str, Any] | None:
