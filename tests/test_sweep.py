@@ -25,7 +25,7 @@ TINY_CNN = [
 def sweep(tmp_path: Path, *args: str, timeout: int = 600):
     """Run a sweep into tmp_path/sweep (the study's SQLite file lands there too); (process, sweep dir)."""
     sweep_dir, launch_dir = tmp_path / "sweep", tmp_path / "launch"
-    launch_dir.mkdir(exist_ok=True)  # kept: a report's command goes back to the launch dir
+    launch_dir.mkdir(parents=True, exist_ok=True)  # kept: a report's command goes back to the launch dir
     return cli("-m", f"hydra.sweep.dir={sweep_dir}", *args, timeout=timeout, cwd=launch_dir), sweep_dir
 
 
