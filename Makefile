@@ -8,7 +8,7 @@ TRAIN_ARGS ?= experiment=timehut_chinatown dataset=unit_test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev train test bench slurm clean
+.PHONY: help install dev train lint format test bench slurm clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,7 +33,15 @@ dev: $(VENV)/.installed-dev  ## also install the dev, serve, tfds and tracking e
 train: install  ## TimeHUT's Chinatown recipe on aeon's offline UnitTest set (no download); TRAIN_ARGS=... to change
 	$(BIN)/python train.py $(TRAIN_ARGS)
 
-test: dev  ## run the whole test suite (what CI runs); PYTEST_ARGS=... to narrow it
+lint: dev  ## ruff: lint and format check (line length 120); `make format` fixes what it can
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: dev  ## ruff: sort imports, fix what is safe, format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint  ## ruff, then the whole test suite (what CI runs); PYTEST_ARGS=... to narrow it
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install  ## overhead, callbacks overhead, data loading, TimeHUT speed/accuracy, pruning (writes benchmarks/RESULTS.md)

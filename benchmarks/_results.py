@@ -10,7 +10,9 @@ from pathlib import Path
 from lightsweep.runinfo import write_atomically
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it; rerun the command to refresh it.\n"
+HEADER = (
+    "# Benchmark results\n\nEach section is rewritten by the script named in it; rerun the command to refresh it.\n"
+)
 
 
 def machine() -> str:
@@ -18,8 +20,10 @@ def machine() -> str:
 
     import torch
 
-    return (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, {date.today().isoformat()}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {date.today().isoformat()}"
+    )
 
 
 def write_section(name: str, body: str) -> None:

@@ -27,8 +27,15 @@ from _results import machine, write_section  # noqa: E402
 from lightsweep.config import compose  # noqa: E402
 from lightsweep.train import run  # noqa: E402
 
-QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-         "trainer.num_sanity_val_steps=0", "model=cnn", "dataset=digits", "seed=0", "logger=csv"]
+QUIET = [
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "trainer.num_sanity_val_steps=0",
+    "model=cnn",
+    "dataset=digits",
+    "seed=0",
+    "logger=csv",
+]
 WITHOUT, WITH = "callbacks=none", "callbacks=[health,efficiency]"
 
 
@@ -48,8 +55,18 @@ def plot_seconds(epochs: int) -> tuple[float, float, float]:
 
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        subprocess.run([sys.executable, str(Path(__file__).parents[1] / "train.py"), *QUIET, "callbacks=default",
-                        f"trainer.max_epochs={epochs}", f"hydra.run.dir={out}"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).parents[1] / "train.py"),
+                *QUIET,
+                "callbacks=default",
+                f"trainer.max_epochs={epochs}",
+                f"hydra.run.dir={out}",
+            ],
+            check=True,
+            capture_output=True,
+        )
         wall = time.perf_counter() - started
         record = json.loads((Path(out) / "run.json").read_text())
         return record["plots"]["seconds"], record["timings"]["train_s"] + record["timings"]["test_s"], wall
@@ -77,10 +94,14 @@ def main() -> None:
             cpu[setup].append(seconds)
     base, measured = statistics.median(times[WITHOUT]), statistics.median(times[WITH])
     cpu_ratio = statistics.median(cpu[WITH]) / statistics.median(cpu[WITHOUT])
-    rows = [f"| `{setup}` | {statistics.median(t):.3f} | {', '.join(f'{x:.2f}' for x in t)} | "
-            f"{statistics.median(cpu[setup]):.2f} |" for setup, t in times.items()]
+    rows = [
+        f"| `{setup}` | {statistics.median(t):.3f} | {', '.join(f'{x:.2f}' for x in t)} | "
+        f"{statistics.median(cpu[setup]):.2f} |"
+        for setup, t in times.items()
+    ]
     body = [
-        f"## Health + efficiency callbacks overhead (issue 5, acceptance 5: <= 1.10x): CNN on digits, {args.epochs} epochs",
+        "## Health + efficiency callbacks overhead (issue 5, acceptance 5: <= 1.10x): "
+        f"CNN on digits, {args.epochs} epochs",
         "",
         f"`python benchmarks/callbacks_overhead.py --repeats {args.repeats} --epochs {args.epochs}"
         f"{f' --threads {args.threads}' if args.threads else ''}{' --plots' if args.plots else ''}` on {machine()}.",
@@ -97,10 +118,13 @@ def main() -> None:
         drawn = [plot_seconds(args.epochs) for _ in range(3)]
         fit_share = statistics.median(p / fit for p, fit, _ in drawn)
         run_share = statistics.median(p / wall for p, _, wall in drawn)
-        body += ["", f"Plots (`python train.py ... callbacks=default`, 3 runs): "
-                     + ", ".join(f"{p:.2f} s (train + test {fit:.1f} s, command {wall:.1f} s)" for p, fit, wall in drawn)
-                     + f"; **median share {run_share:.1%} of the command's wall time**, {fit_share:.1%} of train + "
-                     "test time (target: <= 10% of a short run's time)."]
+        body += [
+            "",
+            "Plots (`python train.py ... callbacks=default`, 3 runs): "
+            + ", ".join(f"{p:.2f} s (train + test {fit:.1f} s, command {wall:.1f} s)" for p, fit, wall in drawn)
+            + f"; **median share {run_share:.1%} of the command's wall time**, {fit_share:.1%} of train + "
+            "test time (target: <= 10% of a short run's time).",
+        ]
     write_section("callbacks_overhead", "\n".join(body))
     print("\n".join(body))
 

@@ -59,8 +59,13 @@ def measure(name: str, source: Path, repeats: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "data"
         folder = data_dir / DATASETS[name]
-        shutil.copytree(source, folder, symlinks=True, ignore=shutil.ignore_patterns(*CACHES),
-                        copy_function=lambda src, dst: Path(dst).symlink_to(src))
+        shutil.copytree(
+            source,
+            folder,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(*CACHES),
+            copy_function=lambda src, dst: Path(dst).symlink_to(src),
+        )
         originals = set(folder.rglob("*"))
 
         def clear_cache() -> None:
@@ -68,8 +73,9 @@ def measure(name: str, source: Path, repeats: int) -> dict[str, float]:
                 if path.is_file():
                     path.unlink()
 
-        times: dict[str, list[float]] = {f"{kind}_{state}": [] for kind in ("read", "setup")
-                                         for state in ("first", "cached")}
+        times: dict[str, list[float]] = {
+            f"{kind}_{state}": [] for kind in ("read", "setup") for state in ("first", "cached")
+        }
         for _ in range(repeats):
             for kind in ("read", "setup"):
                 clear_cache()
@@ -94,24 +100,28 @@ def main() -> None:
     rows = []
     for name in names:
         result = measure(name, args.data_dir / DATASETS[name], args.repeats)
-        rows.append(f"| {name} | {result['samples']:,} | {result['read_first']:.3f} | {result['read_cached']:.3f} | "
-                    f"{result['setup_first']:.2f} | {result['setup_cached']:.2f} |")
+        rows.append(
+            f"| {name} | {result['samples']:,} | {result['read_first']:.3f} | {result['read_cached']:.3f} | "
+            f"{result['setup_first']:.2f} | {result['setup_cached']:.2f} |"
+        )
         print(rows[-1], flush=True)
-    body = "\n".join([
-        "## Dataset load + preprocess time (`benchmarks/data_loading.py`)",
-        "",
-        f"Machine: {machine()}. Medians of {args.repeats} repeats with the `dataset=<name>` datamodule. "
-        "First: decode the official files and write the `.arrays.npz` cache; cached: read that cache instead. "
-        "Read = the read step alone (images: uint8 arrays; text: the tokenised corpus); "
-        "setup = what a run waits for (read, stratified train/val split, normalisation, tensors).",
-        "",
-        "| dataset | samples (train+val+test) | read, first (s) | read, cached (s) | setup, first (s) "
-        "| setup, cached (s) |",
-        "|---|---|---|---|---|---|",
-        *rows,
-        "",
-        f"Command: `{' '.join(['python benchmarks/data_loading.py', f'--repeats {args.repeats}', *args.names])}`",
-    ])
+    body = "\n".join(
+        [
+            "## Dataset load + preprocess time (`benchmarks/data_loading.py`)",
+            "",
+            f"Machine: {machine()}. Medians of {args.repeats} repeats with the `dataset=<name>` datamodule. "
+            "First: decode the official files and write the `.arrays.npz` cache; cached: read that cache instead. "
+            "Read = the read step alone (images: uint8 arrays; text: the tokenised corpus); "
+            "setup = what a run waits for (read, stratified train/val split, normalisation, tensors).",
+            "",
+            "| dataset | samples (train+val+test) | read, first (s) | read, cached (s) | setup, first (s) "
+            "| setup, cached (s) |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"Command: `{' '.join(['python benchmarks/data_loading.py', f'--repeats {args.repeats}', *args.names])}`",
+        ]
+    )
     write_section("data_loading", body)
 
 

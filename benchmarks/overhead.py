@@ -35,8 +35,14 @@ from lightsweep.models.classifier import make_optimizer  # noqa: E402
 from lightsweep.models.cnn import CNNClassifier  # noqa: E402
 from lightsweep.train import run  # noqa: E402
 
-QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-         "trainer.num_sanity_val_steps=0", "model=cnn", "dataset=digits", "seed=0"]
+QUIET = [
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "trainer.num_sanity_val_steps=0",
+    "model=cnn",
+    "dataset=digits",
+    "seed=0",
+]
 BATCH_SIZE = [64]  # the digits config's default; --batch-size changes it for every setup
 PLAIN = "plain PyTorch loop"
 BARE = "Lightning alone (bare LightningModule: same net, no metrics, no logger)"
@@ -114,8 +120,16 @@ def bare_lightning_epochs(epochs: int, barebones: bool = False) -> list[float]:
     torch.manual_seed(0)
     data, net, optimizer = _same_setup()
     timer = EpochTimer()
-    quiet = {"barebones": True} if barebones else {
-        "logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False}
+    quiet = (
+        {"barebones": True}
+        if barebones
+        else {
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+        }
+    )
     trainer = L.Trainer(max_epochs=epochs, callbacks=[timer], num_sanity_val_steps=0, **quiet)
     trainer.fit(BareModule(net, optimizer), datamodule=data)
     return timer.epoch_seconds()[1:]
@@ -132,31 +146,37 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name in names}
     paired: dict[str, list[float]] = {name: [] for name in names}  # per repeat: its median / plain's median
     for _ in range(args.repeats):
-        this_repeat = {PLAIN: plain_epochs(args.epochs),
-                       BAREBONES: bare_lightning_epochs(args.epochs, barebones=True),
-                       BARE: bare_lightning_epochs(args.epochs)}
+        this_repeat = {
+            PLAIN: plain_epochs(args.epochs),
+            BAREBONES: bare_lightning_epochs(args.epochs, barebones=True),
+            BARE: bare_lightning_epochs(args.epochs),
+        }
         this_repeat |= {name: lightsweep_epochs(args.epochs, extra) for name, extra in SETUPS.items()}
         plain_now = statistics.median(this_repeat[PLAIN])
         for name, epochs in this_repeat.items():
             samples[name] += epochs
             paired[name].append(statistics.median(epochs) / plain_now)
     plain, bare = statistics.median(samples[PLAIN]), statistics.median(samples[BARE])
-    rows = [f"| {name} | {statistics.median(v) * 1000:.1f} | {statistics.median(v) / plain:.2f}x | "
-            f"{statistics.median(paired[name]):.2f}x | {statistics.median(v) / bare:.2f}x |"
-            for name, v in samples.items()]
-    body = "\n".join([
-        f"## Framework overhead per epoch (CNN on digits, batch size {args.batch_size}, train + validation)",
-        "",
-        f"`python benchmarks/overhead.py --repeats {args.repeats} --epochs {args.epochs} "
-        f"--batch-size {args.batch_size}` on {machine()}.",
-        f"Median epoch time over {args.repeats} alternating runs of {args.epochs} epochs each "
-        "(first epoch of each run dropped); `paired`: the median over repeats of each repeat's ratio "
-        "(less sensitive to the machine slowing down between repeats).",
-        "",
-        "| setup | ms / epoch | vs plain | vs plain, paired | vs Lightning alone |",
-        "|---|---|---|---|---|",
-        *rows,
-    ])
+    rows = [
+        f"| {name} | {statistics.median(v) * 1000:.1f} | {statistics.median(v) / plain:.2f}x | "
+        f"{statistics.median(paired[name]):.2f}x | {statistics.median(v) / bare:.2f}x |"
+        for name, v in samples.items()
+    ]
+    body = "\n".join(
+        [
+            f"## Framework overhead per epoch (CNN on digits, batch size {args.batch_size}, train + validation)",
+            "",
+            f"`python benchmarks/overhead.py --repeats {args.repeats} --epochs {args.epochs} "
+            f"--batch-size {args.batch_size}` on {machine()}.",
+            f"Median epoch time over {args.repeats} alternating runs of {args.epochs} epochs each "
+            "(first epoch of each run dropped); `paired`: the median over repeats of each repeat's ratio "
+            "(less sensitive to the machine slowing down between repeats).",
+            "",
+            "| setup | ms / epoch | vs plain | vs plain, paired | vs Lightning alone |",
+            "|---|---|---|---|---|",
+            *rows,
+        ]
+    )
     print(body)
     write_section(f"overhead-batch{args.batch_size}", body)
 

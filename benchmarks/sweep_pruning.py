@@ -30,12 +30,19 @@ def sweep(workdir: Path, trials: int, epochs: int, pruner: str, startup: int | N
     """Run (or resume) one sweep in workdir; its study.json."""
     with_startup = startup is not None and pruner != "none"
     name = f"cnn-digits-health-{pruner}" + (f"-startup{startup}" if with_startup else "")
-    args = ["-m", "model=cnn", "dataset=digits", "+sweep=health", f"hydra.sweeper.n_trials={trials}",
-            f"trainer.max_epochs={epochs}", f"hydra/sweeper/pruner={pruner}", f"hydra.sweeper.study_name={name}"]
+    args = [
+        "-m",
+        "model=cnn",
+        "dataset=digits",
+        "+sweep=health",
+        f"hydra.sweeper.n_trials={trials}",
+        f"trainer.max_epochs={epochs}",
+        f"hydra/sweeper/pruner={pruner}",
+        f"hydra.sweeper.study_name={name}",
+    ]
     if with_startup:
         args.append(f"hydra.sweeper.pruner.n_startup_trials={startup}")
-    subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=workdir, check=True, stdout=subprocess.DEVNULL)
     return json.loads((workdir / "multirun" / name / "study.json").read_text())
 
 
@@ -56,15 +63,27 @@ def main() -> None:
         best = max((b["values"]["val_accuracy"] for b in study["best"]), default=float("nan"))
         rows.append(f"| {pruner} | {states} | {study['epochs_trained']} | {best:.4f} | {trial_s:.0f} |")
     startup = "" if opts.startup is None else f" --startup {opts.startup}"
-    command = f"python benchmarks/sweep_pruning.py --trials {opts.trials} --epochs {opts.epochs} --pruner {opts.pruner}{startup}"
+    command = (
+        f"python benchmarks/sweep_pruning.py --trials {opts.trials} --epochs {opts.epochs} --pruner {opts.pruner}"
+        f"{startup}"
+    )
     key = f"sweep-pruning-{opts.pruner}" + (f"-startup{opts.startup}" if opts.startup is not None else "")
-    write_section(key, "\n".join([
-        f"## Sweep with and without pruning ({opts.pruner}{startup}): CNN on digits, +sweep=health", "",
-        f"`{command}` on {machine()}.",
-        f"{opts.trials} trials of at most {opts.epochs} epochs (early stopping may end one sooner), seed 42; "
-        "trial s: the trials' durations summed.", "",
-        "| pruner | trials | epochs trained | best objective | trial s |", "|---|---|---|---|---|", *rows,
-    ]))
+    write_section(
+        key,
+        "\n".join(
+            [
+                f"## Sweep with and without pruning ({opts.pruner}{startup}): CNN on digits, +sweep=health",
+                "",
+                f"`{command}` on {machine()}.",
+                f"{opts.trials} trials of at most {opts.epochs} epochs (early stopping may end one sooner), seed 42; "
+                "trial s: the trials' durations summed.",
+                "",
+                "| pruner | trials | epochs trained | best objective | trial s |",
+                "|---|---|---|---|---|",
+                *rows,
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":

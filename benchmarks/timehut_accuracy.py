@@ -36,30 +36,50 @@ def main() -> None:
     for dataset in args.datasets:
         for seed in args.seeds:
             with tempfile.TemporaryDirectory() as out:
-                overrides = [*experiment, f"dataset={dataset}", f"paths.data_dir={args.data_dir}", f"seed={seed}",
-                             "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra]
+                overrides = [
+                    *experiment,
+                    f"dataset={dataset}",
+                    f"paths.data_dir={args.data_dir}",
+                    f"seed={seed}",
+                    "trainer.enable_progress_bar=false",
+                    "trainer.enable_model_summary=false",
+                    *extra,
+                ]
                 result = run(compose(overrides, output_dir=out))
             m = result.metrics
             accuracies.append(m["test/acc"])
-            rows.append(f"| {dataset} | {seed} | {m['test/acc']:.4f} | {m['test/f1_macro']:.4f} | {m['test/auprc']:.4f} "
-                        f"| {m['val/acc']:.4f} | {result.timings['train_s']:.1f} |")
+            rows.append(
+                f"| {dataset} | {seed} | {m['test/acc']:.4f} | {m['test/f1_macro']:.4f} | {m['test/auprc']:.4f} "
+                f"| {m['val/acc']:.4f} | {result.timings['train_s']:.1f} |"
+            )
             print(rows[-1], flush=True)
-    command = " ".join(["python benchmarks/timehut_accuracy.py", "--datasets", *args.datasets,
-                        f"--experiment {args.experiment}", "--seeds", *map(str, args.seeds), *extra])
-    body = "\n".join([
-        f"## TimeHUT accuracy: experiment={args.experiment} on {', '.join(args.datasets)}",
-        "",
-        f"`{command}` on {machine()}.",
-        "val acc = stratified 5-fold CV of the SVM on the training embeddings (what a sweep optimises). "
-        "AUPRC as TS2Vec: the positive class's for two classes, the mean over classes otherwise.",
-        "",
-        "| dataset | seed | test acc | test F1 (macro) | test AUPRC | val acc (CV) | train s |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-        f"**Mean test accuracy {statistics.mean(accuracies):.4f}** (min {min(accuracies):.4f}, "
-        f"max {max(accuracies):.4f}, std {statistics.pstdev(accuracies):.4f}).",
-    ])
+    command = " ".join(
+        [
+            "python benchmarks/timehut_accuracy.py",
+            "--datasets",
+            *args.datasets,
+            f"--experiment {args.experiment}",
+            "--seeds",
+            *map(str, args.seeds),
+            *extra,
+        ]
+    )
+    body = "\n".join(
+        [
+            f"## TimeHUT accuracy: experiment={args.experiment} on {', '.join(args.datasets)}",
+            "",
+            f"`{command}` on {machine()}.",
+            "val acc = stratified 5-fold CV of the SVM on the training embeddings (what a sweep optimises). "
+            "AUPRC as TS2Vec: the positive class's for two classes, the mean over classes otherwise.",
+            "",
+            "| dataset | seed | test acc | test F1 (macro) | test AUPRC | val acc (CV) | train s |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"**Mean test accuracy {statistics.mean(accuracies):.4f}** (min {min(accuracies):.4f}, "
+            f"max {max(accuracies):.4f}, std {statistics.pstdev(accuracies):.4f}).",
+        ]
+    )
     print(body)
     suffix = "-".join(extra).replace("=", "").replace(".", "_")
     name = f"timehut-acc-{args.experiment}-{'-'.join(args.datasets)}{'-' + suffix if suffix else ''}"

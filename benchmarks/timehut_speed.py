@@ -34,26 +34,36 @@ def main() -> None:
     rows, totals, epochs = [], [], []
     for seed in range(args.repeats):
         with tempfile.TemporaryDirectory() as out:
-            overrides = ["experiment=timehut_chinatown", f"paths.data_dir={args.data_dir}", f"seed={seed}",
-                         f"trainer.accelerator={args.accelerator}", *QUIET]
+            overrides = [
+                "experiment=timehut_chinatown",
+                f"paths.data_dir={args.data_dir}",
+                f"seed={seed}",
+                f"trainer.accelerator={args.accelerator}",
+                *QUIET,
+            ]
             result = run(compose(overrides, output_dir=out))
         totals.append(result.timings["train_s"])
         epochs += result.timings["epoch_s"]
-        rows.append(f"| {seed} | {result.timings['train_s']:.2f} | {statistics.median(result.timings['epoch_s']) * 1000:.1f} "
-                    f"| {result.metrics['test/acc']:.4f} |")
-    body = "\n".join([
-        f"## TimeHUT Chinatown recipe: training time ({args.accelerator})",
-        "",
-        f"`python benchmarks/timehut_speed.py --repeats {args.repeats} --accelerator {args.accelerator}` on {machine()}.",
-        "Training = Trainer.fit for 200 epochs (400 steps of batch 8); imports, data loading and the SVM excluded.",
-        "",
-        "| seed | train s | median ms / epoch | test acc |",
-        "|---|---|---|---|",
-        *rows,
-        "",
-        f"**Median training time: {statistics.median(totals):.2f} s** "
-        f"(median epoch {statistics.median(epochs) * 1000:.1f} ms).",
-    ])
+        rows.append(
+            f"| {seed} | {result.timings['train_s']:.2f} | {statistics.median(result.timings['epoch_s']) * 1000:.1f} "
+            f"| {result.metrics['test/acc']:.4f} |"
+        )
+    body = "\n".join(
+        [
+            f"## TimeHUT Chinatown recipe: training time ({args.accelerator})",
+            "",
+            f"`python benchmarks/timehut_speed.py --repeats {args.repeats} --accelerator {args.accelerator}` "
+            f"on {machine()}.",
+            "Training = Trainer.fit for 200 epochs (400 steps of batch 8); imports, data loading and the SVM excluded.",
+            "",
+            "| seed | train s | median ms / epoch | test acc |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+            f"**Median training time: {statistics.median(totals):.2f} s** "
+            f"(median epoch {statistics.median(epochs) * 1000:.1f} ms).",
+        ]
+    )
     print(body)
     write_section(f"timehut-speed-{args.accelerator}", body)
 

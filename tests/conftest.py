@@ -94,6 +94,4 @@ def cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.C
         command = [sys.executable, str(PROJECT_ROOT / "train.py"), *args]
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LIGHTSWEEP_DEBUG")}
     with tempfile.TemporaryDirectory(prefix="lightsweep-cli-") as scratch:
-        return subprocess.run(
-            command, cwd=cwd or scratch, capture_output=True, text=True, timeout=timeout, env=env
-        )
+        return subprocess.run(command, cwd=cwd or scratch, capture_output=True, text=True, timeout=timeout, env=env)

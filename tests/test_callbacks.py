@@ -17,23 +17,41 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightsweep.callbacks.finders import SafeBatchSizeFinder
 from lightsweep.errors import ConfigError
 
-DIGITS = ["model=cnn", "dataset=digits", "model.conv_layers=2", "model.filters=8", "model.global_pooling=true",
-          "model.hidden_layers=1", "model.first_hidden_units=16"]  # two convs, two linears (pinned)
+DIGITS = [
+    "model=cnn",
+    "dataset=digits",
+    "model.conv_layers=2",
+    "model.filters=8",
+    "model.global_pooling=true",
+    "model.hidden_layers=1",
+    "model.first_hidden_units=16",
+]  # two convs, two linears (pinned)
 
 
 @pytest.mark.parametrize(
     "pruning",
     [
         ["callbacks.model_pruning.sparsity=0.6"],
-        ["callbacks.model_pruning.sparsity=0.5", "callbacks.model_pruning.pruning_fn=ln_structured",
-         "callbacks.model_pruning.use_global_unstructured=false", "callbacks.model_pruning.pruning_dim=0",
-         "callbacks.model_pruning.pruning_norm=2"],
+        [
+            "callbacks.model_pruning.sparsity=0.5",
+            "callbacks.model_pruning.pruning_fn=ln_structured",
+            "callbacks.model_pruning.use_global_unstructured=false",
+            "callbacks.model_pruning.pruning_dim=0",
+            "callbacks.model_pruning.pruning_norm=2",
+        ],
     ],
     ids=["unstructured", "structured"],
 )
 def test_model_pruning_reaches_the_configured_sparsity(run_cfg, pruning):
-    _, record = run_cfg([*DIGITS, "callbacks=[default,model_pruning]", "trainer.max_epochs=3",
-                         "trainer.limit_train_batches=4", *pruning])
+    _, record = run_cfg(
+        [
+            *DIGITS,
+            "callbacks=[default,model_pruning]",
+            "trainer.max_epochs=3",
+            "trainer.limit_train_batches=4",
+            *pruning,
+        ]
+    )
     report, target = record["pruning"], record["config"]["callbacks"]["model_pruning"]["sparsity"]
     # whole channels are pruned per layer in the structured case: rounding to channels moves it a little
     assert report["sparsity"] == pytest.approx(target, abs=0.01 if "structured" not in str(pruning) else 0.05)
@@ -58,14 +76,28 @@ def test_pruning_schedule_ramps_linearly_to_the_target():
 
 def test_early_stopping_stops_before_max_epochs_on_a_plateau(run_cfg):
     # lr 0 and no batch norm (whose running statistics would still move): val/loss is flat from epoch 1
-    _, record = run_cfg([*DIGITS, "trainer.max_epochs=10", "trainer.limit_train_batches=2", "model.batch_norm=false",
-                         "model.optimizer.lr=0.0", "callbacks.early_stopping.patience=2"])
+    _, record = run_cfg(
+        [
+            *DIGITS,
+            "trainer.max_epochs=10",
+            "trainer.limit_train_batches=2",
+            "model.batch_norm=false",
+            "model.optimizer.lr=0.0",
+            "callbacks.early_stopping.patience=2",
+        ]
+    )
     assert record["epochs_trained"] == 3  # the first epoch sets the best, two more without improvement
 
 
 def test_batch_size_finder_finds_a_size_and_the_run_proceeds(run_cfg):
-    _, record = run_cfg([*DIGITS, "callbacks=[default,batch_size_finder]", "callbacks.batch_size_finder.max_trials=3",
-                         "trainer.limit_train_batches=3"])
+    _, record = run_cfg(
+        [
+            *DIGITS,
+            "callbacks=[default,batch_size_finder]",
+            "callbacks.batch_size_finder.max_trials=3",
+            "trainer.limit_train_batches=3",
+        ]
+    )
     found = record["batch_size_finder"]
     assert found["initial"] == 64 and found["batch_size"] == 8 and found["sizes_that_ran"] == [2, 4, 8]
     assert record["status"] == "ok" and record["epochs_trained"] == 2
@@ -107,8 +139,15 @@ class HungryNet(L.LightningModule):
 
 def _fit_hungry(finder: SafeBatchSizeFinder, batch_size: int, root: Path) -> HungryData:
     data = HungryData(batch_size)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[finder], default_root_dir=root)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[finder],
+        default_root_dir=root,
+    )
     trainer.fit(HungryNet(), datamodule=data)
     return data
 
@@ -126,8 +165,10 @@ def test_batch_size_finder_stops_clearly_when_no_size_fits(tmp_path):
 
 
 def test_lr_finder_applies_its_suggestion(run_cfg, tmp_path):
-    _, record = run_cfg([*DIGITS, "callbacks=[default,lr_finder]", "callbacks.lr_finder.num_training_steps=20",
-                         "trainer.max_epochs=1"], output_dir=tmp_path / "run")
+    _, record = run_cfg(
+        [*DIGITS, "callbacks=[default,lr_finder]", "callbacks.lr_finder.num_training_steps=20", "trainer.max_epochs=1"],
+        output_dir=tmp_path / "run",
+    )
     lr = record["lr_finder"]["suggested_lr"]
     assert record["lr_finder"]["applied"] and 1e-8 < lr < 1.0
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
@@ -137,10 +178,15 @@ def test_lr_finder_applies_its_suggestion(run_cfg, tmp_path):
 def test_default_callbacks_on_timehut_measure_health_without_warnings(run_cfg, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, record = run_cfg(["model=timehut", "dataset=unit_test", "trainer.max_epochs=3", "callbacks=default"],
-                            output_dir=tmp_path / "run")
-    about_callbacks = [str(w.message) for w in caught
-                       if any(word in str(w.message) for word in ("monitor", "val/", "checkpoint", "Checkpoint"))]
+        _, record = run_cfg(
+            ["model=timehut", "dataset=unit_test", "trainer.max_epochs=3", "callbacks=default"],
+            output_dir=tmp_path / "run",
+        )
+    about_callbacks = [
+        str(w.message)
+        for w in caught
+        if any(word in str(w.message) for word in ("monitor", "val/", "checkpoint", "Checkpoint"))
+    ]
     assert about_callbacks == []
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["last.ckpt"]
     assert record["epochs_trained"] == 3  # early stopping stood aside: no validation loop

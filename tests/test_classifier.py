@@ -17,8 +17,14 @@ def test_epoch_loss_and_accuracy_are_exact_over_uneven_batches():
     inputs, targets = data.splits["test"].tensors
     assert len(targets) % 64, "the last test batch must be smaller for this test to weigh batches"
     model = CNNClassifier(data.input_shape, data.num_classes)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(model, datamodule=data)
     logged = trainer.test(model, datamodule=data, verbose=False)[0]
 

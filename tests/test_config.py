@@ -41,8 +41,20 @@ def test_every_choice_composes_resolves_and_validates(override, tmp_path):
 def test_every_group_has_choices():
     for group in GROUPS:
         assert list((CONF_DIR / group).glob("*.yaml")), f"config group {group} is empty"
-    assert {"model", "dataset", "precision", "strategy", "scheduler", "executor", "callbacks", "logger",
-            "sweep", "experiment", "debug", "paths"} <= set(GROUPS) | {"hydra"}
+    assert {
+        "model",
+        "dataset",
+        "precision",
+        "strategy",
+        "scheduler",
+        "executor",
+        "callbacks",
+        "logger",
+        "sweep",
+        "experiment",
+        "debug",
+        "paths",
+    } <= set(GROUPS) | {"hydra"}
 
 
 @pytest.mark.parametrize(
@@ -55,7 +67,10 @@ def test_precision_choices_map_to_lightning_flags(choice, flag, tmp_path):
 
 def test_numeric_group_choices_are_quoted_but_values_are_not():
     assert normalize_overrides(["precision=16", "precision=16,32", "seed=3", "trainer.max_epochs=5"]) == [
-        "precision='16'", "precision='16','32'", "seed=3", "trainer.max_epochs=5"
+        "precision='16'",
+        "precision='16','32'",
+        "seed=3",
+        "trainer.max_epochs=5",
     ]
 
 
@@ -88,7 +103,10 @@ def test_help_is_fast_and_imports_no_torch():
 
 def test_sweep_is_accepted_with_or_without_plus():
     assert normalize_overrides(["sweep=simple", "+sweep=health", "seed=1"]) == [
-        "+sweep=simple", "+sweep=health", "seed=1"]
+        "+sweep=simple",
+        "+sweep=health",
+        "seed=1",
+    ]
 
 
 @pytest.mark.parametrize("spelling", ["sweep=simple", "+sweep=simple"])

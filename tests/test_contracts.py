@@ -6,8 +6,8 @@ import pytest
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from lightsweep.paths import CONF_DIR
 from lightsweep.contracts import ChangesConfig, KnowsUnreachableWeights, ModelFamily, RecordsToRunJson
+from lightsweep.paths import CONF_DIR
 
 FAMILIES = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml") if p.stem != "auto")
 MEASURING = {"health", "efficiency", "plots", "model_pruning", "batch_size_finder", "lr_finder"}

@@ -33,8 +33,9 @@ def test_dashboard_serves_the_newest_sweep_study_over_http(tmp_path):
     make_study(tmp_path / "multirun" / "cnn-digits-simple-none" / "optuna.db", "cnn-digits-simple-none")
     env = {k: v for k, v in os.environ.items() if k != "LIGHTSWEEP_DEBUG"}
     command = [sys.executable, "-c", "from lightsweep.cli import main; main()", "dashboard"]
-    server = subprocess.Popen(command, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
     try:
         line = server.stdout.readline()  # printed once the port is bound
         url = re.search(r"http://\S+/dashboard/", line)

@@ -49,8 +49,9 @@ def test_real_mnist_idx_files():
 
 def test_mnist_module_keeps_the_official_test_set(cache_dir):
     folder = shared_data("mnist")
-    module = IdxImageDataModule("mnist", str(folder), "https://example.invalid/", val_fraction=0.1,
-                                cache_dir=str(cache_dir))  # never beside the shared files
+    module = IdxImageDataModule(
+        "mnist", str(folder), "https://example.invalid/", val_fraction=0.1, cache_dir=str(cache_dir)
+    )  # never beside the shared files
     module.setup()
     assert len(module.splits["test"]) == 10000 and len(module.splits["train"]) == 54000
 

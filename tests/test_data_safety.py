@@ -28,6 +28,7 @@ def datamodule(tmp_path: Path, *overrides: str):
 
 # --- names that become paths and URLs ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["../../etc", "Chinatown/../../etc", "..", ".hidden", "/etc/passwd"])
 def test_a_ucr_name_that_is_not_a_plain_name_is_refused_before_any_path_is_built(tmp_path, name):
     data_dir = tmp_path / "data"
@@ -59,6 +60,7 @@ def test_a_tfds_name_that_climbs_out_of_the_tfds_dir_is_refused(tmp_path):
 
 
 # --- file modes follow the umask ------------------------------------------------------------------------
+
 
 @pytest.fixture(params=[(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)], ids=["022", "077", "002"])
 def umask(request):
@@ -96,6 +98,7 @@ def test_unpacked_time_series_files_honour_the_umask(umask, tmp_path, monkeypatc
 
 
 # --- caches in their own dir ------------------------------------------------------------------------------
+
 
 def listing(folder: Path) -> list[tuple[str, int, int]]:
     return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*"))

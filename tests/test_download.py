@@ -153,8 +153,16 @@ def test_missing_dataset_is_downloaded_then_trained_on(online, server, tmp_path,
         (served / f"{split}-images-idx3-ubyte.gz").write_bytes(idx_bytes(rng.integers(0, 256, (len(y), 28, 28))))
         (served / f"{split}-labels-idx1-ubyte.gz").write_bytes(idx_bytes(y))
     data_dir = tmp_path / "data"
-    _, record = run_cfg(["dataset=mnist", f"paths.data_dir={data_dir}", f"dataset.url={url}", "dataset.files=null",
-                         "trainer.max_epochs=1", "dataset.batch_size=64"])
+    _, record = run_cfg(
+        [
+            "dataset=mnist",
+            f"paths.data_dir={data_dir}",
+            f"dataset.url={url}",
+            "dataset.files=null",
+            "trainer.max_epochs=1",
+            "dataset.batch_size=64",
+        ]
+    )
     assert record["status"] == "ok" and 0.0 <= record["metrics"]["test/acc"] <= 1.0
     assert sorted(requested) == sorted(f"/{p.name}" for p in served.iterdir())
     assert (cache_dir / "mnist" / "mnist.arrays.npz").is_file()

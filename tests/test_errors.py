@@ -41,8 +41,11 @@ def test_typo_in_a_key_names_the_nearest_key_first():
 
 
 def test_unknown_key_without_a_near_one_lists_the_keys_of_its_node():
-    line = assert_one_line_error(cli("objective.zzz=1"), "objective.zzz is not a key of the config.",
-                                 "Keys of objective: name, mode, health_weight, direction.")
+    line = assert_one_line_error(
+        cli("objective.zzz=1"),
+        "objective.zzz is not a key of the config.",
+        "Keys of objective: name, mode, health_weight, direction.",
+    )
     assert "Did you mean" not in line
 
 
@@ -132,7 +135,8 @@ def test_a_bug_in_a_resolver_keeps_its_traceback(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("body", "exception"), [("1 / 0", "ZeroDivisionError"), ("len(None)", "TypeError")])
 def test_a_bug_inside_a_constructor_keeps_its_traceback(tmp_path, monkeypatch, body, exception):
     proc = cli_with_site(
-        tmp_path, monkeypatch,
+        tmp_path,
+        monkeypatch,
         "import functools\nfrom lightsweep.data.digits import DigitsDataModule\n"
         "built = DigitsDataModule.__init__\n"
         "@functools.wraps(built)\n"  # the same signature, so the settings check still passes
@@ -163,8 +167,7 @@ def test_a_bug_at_import_of_a_target_module_keeps_its_traceback(tmp_path, monkey
 
 def test_a_value_a_constructor_refuses_is_one_line():
     # Lightning's ModelCheckpoint refuses the mode with a MisconfigurationException while it is built.
-    assert_one_line_error(cli("callbacks.model_checkpoint.mode=maxx"), "callbacks.model_checkpoint", "min, max",
-                          "maxx")
+    assert_one_line_error(cli("callbacks.model_checkpoint.mode=maxx"), "callbacks.model_checkpoint", "min, max", "maxx")
 
 
 def test_build_tells_refused_arguments_from_bugs():

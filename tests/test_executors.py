@@ -24,16 +24,25 @@ QUIET = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.e
 
 def sweep_args(sweep_dir: Path, *extra: str) -> list[str]:
     """A tiny CNN sweep on digits with its study in <sweep_dir>/optuna.db."""
-    return ["-m", "model=cnn", "dataset=digits", "+sweep=simple", *QUIET, f"hydra.sweep.dir={sweep_dir}",
-            f"hydra.sweeper.storage=sqlite:///{sweep_dir}/optuna.db", *extra]
+    return [
+        "-m",
+        "model=cnn",
+        "dataset=digits",
+        "+sweep=simple",
+        *QUIET,
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweeper.storage=sqlite:///{sweep_dir}/optuna.db",
+        *extra,
+    ]
 
 
 def start_sweep(sweep_dir: Path, *extra: str) -> subprocess.Popen:
     """`python train.py` + sweep_args in the background, from the sweep dir's parent (outputs stay there)."""
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LIGHTSWEEP_DEBUG")}
     command = [sys.executable, str(PROJECT_ROOT / "train.py"), *sweep_args(sweep_dir, *extra)]
-    return subprocess.Popen(command, cwd=sweep_dir.parent, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        command, cwd=sweep_dir.parent, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def submitted_job_ids(sweep_dir: Path, count: int = 1, timeout: float = 120) -> list[str]:
@@ -96,11 +105,19 @@ def test_killed_local_job_is_a_failed_trial_and_the_sweep_ends_with_the_reason(t
 def test_job_that_crashes_before_its_trial_is_a_failed_trial_with_the_exception(tmp_path):
     sweep_dir = tmp_path / "sweep"
     # The job cannot even compose its config: the searched key does not exist.
-    proc = cli(*sweep_args(sweep_dir, "executor=submitit_local", "hydra.sweeper.n_trials=1",
-                           "+hydra.sweeper.params={no_such_key: 'choice(1,2)'}"))
+    proc = cli(
+        *sweep_args(
+            sweep_dir,
+            "executor=submitit_local",
+            "hydra.sweeper.n_trials=1",
+            "+hydra.sweeper.params={no_such_key: 'choice(1,2)'}",
+        )
+    )
     assert proc.returncode == 2
-    assert "crashed before its trial could report (hydra.errors.ConfigCompositionException: Could not override " \
-           "'no_such_key'.)" in proc.stderr, proc.stderr[-3000:]
+    assert (
+        "crashed before its trial could report (hydra.errors.ConfigCompositionException: Could not override "
+        "'no_such_key'.)" in proc.stderr
+    ), proc.stderr[-3000:]
     assert trial_states(sweep_dir) == ["FAIL"]
 
 

@@ -11,8 +11,14 @@ import pytest
 
 from conftest import cli
 
-SMALL = ["model=cnn", "dataset=digits", "model.filters=8", "trainer.limit_train_batches=1",
-         "trainer.limit_val_batches=1", "trainer.enable_progress_bar=true"]
+SMALL = [
+    "model=cnn",
+    "dataset=digits",
+    "model.filters=8",
+    "trainer.limit_train_batches=1",
+    "trainer.limit_val_batches=1",
+    "trainer.enable_progress_bar=true",
+]
 
 
 def epoch_lines(caplog) -> list[str]:
@@ -51,9 +57,16 @@ def test_in_a_terminal_one_line_is_redrawn_in_place(tmp_path):
     data.setup("fit")
     model = build(cfg.model, recursive=False, input_shape=data.input_shape, num_classes=data.num_classes)
     screen = Terminal()
-    trainer = L.Trainer(max_epochs=4, limit_train_batches=1, limit_val_batches=1, logger=False,
-                        enable_checkpointing=False, enable_model_summary=False, callbacks=[EpochProgress(screen)],
-                        default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_epochs=4,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[EpochProgress(screen)],
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, datamodule=data)
     shown = screen.getvalue()
     assert shown.count("\r") == 4 and shown.count("\n") == 1 and shown.endswith("\n")
@@ -77,8 +90,16 @@ def test_the_make_train_run_leaves_plots_health_efficiency_and_names_them(tmp_pa
 
 def test_the_learning_rate_finder_says_and_records_the_rate_it_applied(run_cfg, caplog):
     with caplog.at_level(logging.INFO, logger="lightsweep.callbacks.finders"):
-        _, record = run_cfg(["model=cnn", "dataset=digits", "model.filters=8", "callbacks=[default,lr_finder]",
-                             "callbacks.lr_finder.num_training_steps=20", "trainer.max_epochs=1"])
+        _, record = run_cfg(
+            [
+                "model=cnn",
+                "dataset=digits",
+                "model.filters=8",
+                "callbacks=[default,lr_finder]",
+                "callbacks.lr_finder.num_training_steps=20",
+                "trainer.max_epochs=1",
+            ]
+        )
     lr = record["lr_finder"]["suggested_lr"]
     assert record["config"]["model"]["optimizer"]["lr"] == lr != record["lr_finder"]["configured_lr"]
     assert any(m.startswith(f"lr_finder: training with learning rate {lr:.3g}") for m in caplog.messages)

@@ -36,8 +36,14 @@ def fit(module: L.LightningModule) -> dict:
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
     monitor = HealthMonitor()
-    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[monitor])
+    trainer = L.Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[monitor],
+    )
     trainer.fit(module, DataLoader(data, batch_size=16))
     return monitor.report
 
@@ -70,9 +76,19 @@ def test_bad_weights_are_refused():
 
 @pytest.mark.slow
 def test_run_json_health_follows_the_configured_weights(run_cfg, tmp_path):
-    weights = {"neuron_utilization": 0.5, "parameter_efficiency": 0.1, "training_stability": 0.1,
-               "gradient_health": 0.1, "convergence_quality": 0.1, "accuracy_consistency": 0.1}
-    overrides = ["callbacks=health", "trainer.max_epochs=3", *(f"callbacks.health.weights.{k}={v}" for k, v in weights.items())]
+    weights = {
+        "neuron_utilization": 0.5,
+        "parameter_efficiency": 0.1,
+        "training_stability": 0.1,
+        "gradient_health": 0.1,
+        "convergence_quality": 0.1,
+        "accuracy_consistency": 0.1,
+    }
+    overrides = [
+        "callbacks=health",
+        "trainer.max_epochs=3",
+        *(f"callbacks.health.weights.{k}={v}" for k, v in weights.items()),
+    ]
     _, record = run_cfg(overrides)
     health = record["health"]
     assert set(health["components"]) == set(weights) and health["weights"] == weights
@@ -80,7 +96,13 @@ def test_run_json_health_follows_the_configured_weights(run_cfg, tmp_path):
     assert set(measured) | set(health["unmeasured"]) == set(weights)  # 3 epochs: accuracy_consistency needs 5
     expected = sum(weights[name] * score for name, score in measured.items()) / sum(weights[n] for n in measured)
     assert health["overall"] == pytest.approx(min(1.0, max(0.0, expected)))
-    assert isinstance(health["recommendations"], list) and health["gradient_status"] in {"healthy", "vanishing", "exploding", "dead", "mixed"}
+    assert isinstance(health["recommendations"], list) and health["gradient_status"] in {
+        "healthy",
+        "vanishing",
+        "exploding",
+        "dead",
+        "mixed",
+    }
 
 
 def test_efficiency_profiler_counts_flops_like_a_hand_count():
@@ -89,8 +111,14 @@ def test_efficiency_profiler_counts_flops_like_a_hand_count():
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
     profiler = EfficiencyProfiler()
-    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[profiler])
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[profiler],
+    )
     trainer.fit(TinyNet(), DataLoader(data, batch_size=16))
     # Linear(4,16) then Linear(16,2), batch 16: forward 2*16*(4*16 + 16*2) = 3072; backward: both weight
     # grads (2048 + 1024) and the second layer's input grad (1024); the input needs no gradient.
@@ -114,11 +142,18 @@ def test_lstm_units_are_probed_through_hooks():
     tokens = torch.randint(1, 50, (64, 12))
     tokens[:, 9:] = 0  # padding after each text
     data = TensorDataset(tokens, torch.randint(0, 2, (64,)))
-    model = LSTMClassifier(input_shape=(12,), num_classes=2, vocab_size=50, embedding_dim=8, lstm_units=6,
-                           hidden_units=(4,))
+    model = LSTMClassifier(
+        input_shape=(12,), num_classes=2, vocab_size=50, embedding_dim=8, lstm_units=6, hidden_units=(4,)
+    )
     monitor = HealthMonitor()
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[monitor])
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[monitor],
+    )
     trainer.fit(model, DataLoader(data, batch_size=16))
     report = monitor.report
     lstms = [name for name, module in model.named_modules() if isinstance(module, nn.LSTM)]
@@ -137,8 +172,14 @@ def _fit_profiled_after_a_big_allocation() -> tuple[dict, float]:
     buffer = np.ones(400 * 2**20 // 8)  # the process's peak RSS now covers it; freed before training
     del buffer
     profiler = EfficiencyProfiler(count_flops=False)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[profiler])
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[profiler],
+    )
     trainer.fit(TinyNet(), DataLoader(TensorDataset(torch.randn(32, 4), torch.randint(0, 2, (32,))), batch_size=16))
     return profiler.report, 400.0
 
@@ -178,8 +219,15 @@ def test_gradients_are_read_when_steps_accumulate_batches():
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
     monitor = HealthMonitor()
-    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[monitor], accumulate_grad_batches=2)
+    trainer = L.Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[monitor],
+        accumulate_grad_batches=2,
+    )
     trainer.fit(TinyNet(), DataLoader(data, batch_size=16))
     assert set(monitor.report["gradient_layers"]) == {"net.0", "net.2"}
     assert monitor.report["components"]["gradient_health"] == 1.0

@@ -27,6 +27,7 @@ def datamodule(overrides, tmp_path):
 
 # --- CIFAR: Python-2 style pickles (bytes keys, uint8 rows of R, G, B planes) -------------------------
 
+
 def cifar_batch(n: int, seed: int, label_keys: tuple[str, ...], classes: int) -> tuple[dict, np.ndarray]:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
@@ -71,8 +72,10 @@ def test_cifar100_fine_and_coarse_labels(tmp_path):
         batch[b"coarse_labels"] = [v // 5 for v in batch[b"fine_labels"]]
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
     for labels, classes in (("fine", 100), ("coarse", 20)):
-        module = datamodule(["dataset=cifar100", f"paths.data_dir={tmp_path}", f"dataset.labels={labels}",
-                             "dataset.val_fraction=0.5"], tmp_path)
+        module = datamodule(
+            ["dataset=cifar100", f"paths.data_dir={tmp_path}", f"dataset.labels={labels}", "dataset.val_fraction=0.5"],
+            tmp_path,
+        )
         module.setup()
         assert module.num_classes == classes and module.input_shape == (3, 32, 32)
         assert len(module.splits["test"]) == 100 and len(module.splits["val"]) == 100
@@ -97,8 +100,9 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path, capsys):
 @pytest.mark.slow
 def test_cifar10_trains_through_the_real_config(tmp_path, run_cfg):
     write_cifar10(tmp_path / "data" / "cifar10")
-    result, record = run_cfg(["dataset=cifar10", f"paths.data_dir={tmp_path / 'data'}", "trainer.max_epochs=1",
-                              "dataset.batch_size=32"])
+    result, record = run_cfg(
+        ["dataset=cifar10", f"paths.data_dir={tmp_path / 'data'}", "trainer.max_epochs=1", "dataset.batch_size=32"]
+    )
     assert result.model_family == "cnn" and record["status"] == "ok"
     assert record["metrics"]["test/loss"] > 0
 
@@ -175,6 +179,7 @@ def test_gtsrb_without_roi_crop_keeps_the_background(tmp_path):
 
 
 # --- real MNIST / Fashion-MNIST files ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_real_idx_dataset_splits_and_cache(name, tmp_path, cache_dir):

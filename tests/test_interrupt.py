@@ -11,9 +11,9 @@ import sys
 import time
 
 import pytest
+from test_train import epoch_values
 
 from lightsweep.paths import PROJECT_ROOT
-from test_train import epoch_values
 
 DIGITS = ["model=cnn", "dataset=digits", "seed=0", "trainer.enable_progress_bar=false"]
 
@@ -26,9 +26,18 @@ def test_ctrl_c_is_an_interrupted_run_that_resumes(tmp_path, run_cfg):
     # Output goes to files: a full pipe nobody reads would stall the run.
     with (tmp_path / "stdout").open("w") as out, (tmp_path / "stderr").open("w") as err:
         proc = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "train.py"), *DIGITS, "~callbacks.early_stopping",
-             "trainer.max_epochs=1000", f"hydra.run.dir={run_dir}"],
-            cwd=tmp_path, stdout=out, stderr=err, env=env,
+            [
+                sys.executable,
+                str(PROJECT_ROOT / "train.py"),
+                *DIGITS,
+                "~callbacks.early_stopping",
+                "trainer.max_epochs=1000",
+                f"hydra.run.dir={run_dir}",
+            ],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=err,
+            env=env,
         )
         try:
             while not last.exists():  # the first epoch has finished
@@ -51,6 +60,8 @@ def test_ctrl_c_is_an_interrupted_run_that_resumes(tmp_path, run_cfg):
     hints = [line for line in stderr.splitlines() if "ckpt_path=" in line]
     assert len(hints) == 1 and f"ckpt_path={last}" in hints[0], stderr[-3000:]
 
-    result, resumed = run_cfg([*DIGITS, "callbacks=[model_checkpoint]", f"trainer.max_epochs={finished + 1}",
-                               f"ckpt_path={last}"], tmp_path / "resumed")
+    result, resumed = run_cfg(
+        [*DIGITS, "callbacks=[model_checkpoint]", f"trainer.max_epochs={finished + 1}", f"ckpt_path={last}"],
+        tmp_path / "resumed",
+    )
     assert result.status == "ok" and resumed["epochs_trained"] == finished + 1

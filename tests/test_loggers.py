@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_errors import assert_one_line_error
 
 from conftest import cli
-from test_errors import assert_one_line_error
 
 DIGITS = ["model=cnn", "dataset=digits", "callbacks=[model_checkpoint]", "seed=0"]
 
@@ -24,8 +24,11 @@ def wandb_history(run_file: Path) -> list[dict]:
     while not (records := wandb_records(run_file)) or records[-1].WhichOneof("record_type") != "exit":
         assert time.monotonic() < deadline, f"W&B never wrote out {run_file}"
         time.sleep(0.05)
-    return [{item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
-            for record in records if record.WhichOneof("record_type") == "history"]
+    return [
+        {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+        for record in records
+        if record.WhichOneof("record_type") == "history"
+    ]
 
 
 def wandb_records(run_file: Path) -> list:
@@ -41,10 +44,10 @@ def wandb_records(run_file: Path) -> list:
         if block - position % block < 7:  # a block's tail too short for a chunk header is padding
             position += block - position % block
             continue
-        _, length, kind = struct.unpack("<IHB", data[position:position + 7])
+        _, length, kind = struct.unpack("<IHB", data[position : position + 7])
         if position + 7 + length > len(data):
             break  # not written out yet
-        pending += data[position + 7:position + 7 + length]
+        pending += data[position + 7 : position + 7 + length]
         position += 7 + length
         if kind in (1, 4):
             records.append(wandb_internal_pb2.Record.FromString(pending))
@@ -96,5 +99,8 @@ def test_a_tracking_logger_without_its_library_is_one_line(tmp_path, monkeypatch
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text(f"raise ImportError('No module named {library} (hidden by the test)')\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
-    assert_one_line_error(cli(f"logger={library}", "trainer.max_epochs=1", "trainer.enable_progress_bar=false"),
-                          f"logger.{library} needs {library}", "pip install 'lightsweep[tracking]'")
+    assert_one_line_error(
+        cli(f"logger={library}", "trainer.max_epochs=1", "trainer.enable_progress_bar=false"),
+        f"logger.{library} needs {library}",
+        "pip install 'lightsweep[tracking]'",
+    )

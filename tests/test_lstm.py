@@ -8,8 +8,13 @@ import torch
 from lightsweep.errors import ConfigError
 from lightsweep.models.lstm import LSTMClassifier, TextLSTM, reverse_within
 
-TINY_DATA = ["dataset=imdb", "dataset.vocab_size=300", "dataset.seq_len=64", "dataset.batch_size=16",
-             "dataset.val_fraction=0.2"]
+TINY_DATA = [
+    "dataset=imdb",
+    "dataset.vocab_size=300",
+    "dataset.seq_len=64",
+    "dataset.batch_size=16",
+    "dataset.val_fraction=0.2",
+]
 TINY_MODEL = ["model=lstm", "model.embedding_dim=16", "model.lstm_units=8", "model.hidden_units=[8]"]
 
 
@@ -40,8 +45,9 @@ def test_lstm_on_images_is_a_config_error():
 
 
 def test_auto_model_picks_lstm_for_text(run_cfg, tiny_imdb):
-    result, record = run_cfg([f"paths.data_dir={tiny_imdb.parent}", "model=auto", "trainer.max_epochs=1",
-                              "callbacks=none", *TINY_DATA])
+    result, record = run_cfg(
+        [f"paths.data_dir={tiny_imdb.parent}", "model=auto", "trainer.max_epochs=1", "callbacks=none", *TINY_DATA]
+    )
     assert result.status == "ok" and record["model_family"] == result.model_family == "lstm"
     assert record["config"]["model"]["_target_"] == "lightsweep.models.lstm.LSTMClassifier"
     assert 0.0 <= record["metrics"]["test/acc"] <= 1.0
@@ -49,8 +55,9 @@ def test_auto_model_picks_lstm_for_text(run_cfg, tiny_imdb):
 
 def test_lstm_run_with_health_checkpoints_and_default_budget(run_cfg, tiny_imdb):
     threads = torch.get_num_threads()
-    result, record = run_cfg([f"paths.data_dir={tiny_imdb.parent}", "callbacks=default", "trainer.max_epochs=null",
-                              *TINY_DATA, *TINY_MODEL])
+    result, record = run_cfg(
+        [f"paths.data_dir={tiny_imdb.parent}", "callbacks=default", "trainer.max_epochs=null", *TINY_DATA, *TINY_MODEL]
+    )
     assert result.status == "ok" and record["model_family"] == "lstm"
     assert record["config"]["trainer"]["max_epochs"] == 3 and record["epochs_trained"] == 3  # the LSTM's budget
     assert {"train/loss", "val/acc", "test/acc", "test/f1_macro"} <= set(record["metrics"])
@@ -63,5 +70,6 @@ def test_lstm_run_with_health_checkpoints_and_default_budget(run_cfg, tiny_imdb)
 
 def test_model_vocabulary_smaller_than_the_datasets_is_refused(run_cfg, tiny_imdb):
     with pytest.raises(ConfigError, match="model.vocab_size=100 is smaller than the dataset's vocabulary .300 ids"):
-        run_cfg([f"paths.data_dir={tiny_imdb.parent}", "model.vocab_size=100", "callbacks=none", *TINY_DATA,
-                 *TINY_MODEL])
+        run_cfg(
+            [f"paths.data_dir={tiny_imdb.parent}", "model.vocab_size=100", "callbacks=none", *TINY_DATA, *TINY_MODEL]
+        )

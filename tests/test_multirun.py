@@ -14,8 +14,15 @@ QUIET = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.e
 @pytest.mark.slow
 def test_optuna_sweep_receives_each_runs_objective(tmp_path):
     # model=auto: the sweeper searches the dataset's family (digits: cnn) and tells each job model=cnn.
-    proc = cli("-m", "+sweep=simple", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}",
-               "trainer.limit_train_batches=3", "callbacks=none", *QUIET)
+    proc = cli(
+        "-m",
+        "+sweep=simple",
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweep.dir={tmp_path}",
+        "trainer.limit_train_batches=3",
+        "callbacks=none",
+        *QUIET,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads((tmp_path / str(job) / "run.json").read_text()) for job in (0, 1)]
     assert [r["model_family"] for r in records] == ["cnn", "cnn"]

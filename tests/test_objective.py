@@ -17,13 +17,21 @@ from lightsweep.objective import OBJECTIVES, check_objective, objective_value, p
 MEASURED = {
     "metrics": {"val/acc": 0.9, "test/acc": 0.8, "test/f1_macro": 0.75, "val/loss": 0.3},
     "timings": {"train_s": 12.5},
-    "efficiency": {"parameters": 1_000_000, "peak_cpu_rss_mb": 700.0, "peak_cuda_memory_mb": None,
-                   "inference_samples_per_second": 5000.0},
-    "health": {"overall": 0.6, "components": {"neuron_utilization": 0.95, "training_stability": 0.7,
-                                              "gradient_health": 1.0}},
+    "efficiency": {
+        "parameters": 1_000_000,
+        "peak_cpu_rss_mb": 700.0,
+        "peak_cuda_memory_mb": None,
+        "inference_samples_per_second": 5000.0,
+    },
+    "health": {
+        "overall": 0.6,
+        "components": {"neuron_utilization": 0.95, "training_stability": 0.7, "gradient_health": 1.0},
+    },
 }
-ALL_CALLBACKS = {"health": {"_target_": "lightsweep.callbacks.health.HealthMonitor"},
-                 "efficiency": {"_target_": "lightsweep.callbacks.efficiency.EfficiencyProfiler"}}
+ALL_CALLBACKS = {
+    "health": {"_target_": "lightsweep.callbacks.health.HealthMonitor"},
+    "efficiency": {"_target_": "lightsweep.callbacks.efficiency.EfficiencyProfiler"},
+}
 
 
 def objective(name, mode="simple", weight=0.3):
@@ -45,9 +53,16 @@ def test_the_twelve_objectives_each_have_a_direction_derived_in_the_config():
 
 
 def test_simple_mode_reads_each_value_from_the_measurements():
-    expected = {"val_accuracy": 0.9, "accuracy": 0.9, "test_accuracy": 0.8, "f1_macro": 0.75,
-                "training_time": 12.5, "parameter_efficiency": 0.9 * 0.5,  # 1M parameters halve the score
-                "memory_efficiency": 700.0, "inference_speed": 5000.0}
+    expected = {
+        "val_accuracy": 0.9,
+        "accuracy": 0.9,
+        "test_accuracy": 0.8,
+        "f1_macro": 0.75,
+        "training_time": 12.5,
+        "parameter_efficiency": 0.9 * 0.5,  # 1M parameters halve the score
+        "memory_efficiency": 700.0,
+        "inference_speed": 5000.0,
+    }
     for name, value in expected.items():
         result, record = objective_value(plain(objective(name))["objective"], MEASURED)
         assert result == pytest.approx(value), name
@@ -124,24 +139,30 @@ def test_an_unknown_name_on_the_command_line_is_our_one_line_message():
     assert lines[0].startswith("lightsweep: error: objective.name='loss' is not valid: give one of val_accuracy")
 
 
-@pytest.mark.parametrize("name, monitor, monitor_direction, study, watched", [
-    ("val_accuracy", None, None, "maximize", "val/acc"),            # null: the objective's own metric
-    ("accuracy", "val/f1_macro", None, "maximize", "val/f1_macro"),
-    ("training_time", "val/loss", None, "minimize", "val/loss"),
-    ("memory_efficiency", "val/peak_mb", "minimize", "minimize", "val/peak_mb"),
-])
+@pytest.mark.parametrize(
+    "name, monitor, monitor_direction, study, watched",
+    [
+        ("val_accuracy", None, None, "maximize", "val/acc"),  # null: the objective's own metric
+        ("accuracy", "val/f1_macro", None, "maximize", "val/f1_macro"),
+        ("training_time", "val/loss", None, "minimize", "val/loss"),
+        ("memory_efficiency", "val/peak_mb", "minimize", "minimize", "val/peak_mb"),
+    ],
+)
 def test_the_pruning_monitor_improves_in_the_studys_direction(name, monitor, monitor_direction, study, watched):
     assert pruning_monitor(name, monitor, monitor_direction, study) == watched
 
 
-@pytest.mark.parametrize("name, monitor, monitor_direction, study, message", [
-    ("training_time", None, None, "minimize", "has no per-epoch metric for the pruner"),
-    ("training_time", "val/acc", None, "minimize", "val/acc is maximized but the study minimizes"),
-    ("val_accuracy", "val/loss", None, "maximize", "val/loss is minimized but the study maximizes"),
-    ("val_accuracy", "val/margin", None, "maximize", "its direction is unknown"),
-    ("val_accuracy", "val/acc", "minimize", "maximize", "contradicts val/acc, which is maximized"),
-    ("val_accuracy", "val/acc", "up", "maximize", "monitor_direction='up' is not valid"),
-])
+@pytest.mark.parametrize(
+    "name, monitor, monitor_direction, study, message",
+    [
+        ("training_time", None, None, "minimize", "has no per-epoch metric for the pruner"),
+        ("training_time", "val/acc", None, "minimize", "val/acc is maximized but the study minimizes"),
+        ("val_accuracy", "val/loss", None, "maximize", "val/loss is minimized but the study maximizes"),
+        ("val_accuracy", "val/margin", None, "maximize", "its direction is unknown"),
+        ("val_accuracy", "val/acc", "minimize", "maximize", "contradicts val/acc, which is maximized"),
+        ("val_accuracy", "val/acc", "up", "maximize", "monitor_direction='up' is not valid"),
+    ],
+)
 def test_a_pruning_monitor_against_the_study_is_refused(name, monitor, monitor_direction, study, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         pruning_monitor(name, monitor, monitor_direction, study)
@@ -154,11 +175,23 @@ def test_test_data_objectives_are_allowed_in_single_runs():
 @pytest.mark.slow
 def test_acceptance_health_mode_run_records_health_efficiency_and_the_objective(tmp_path):
     """Issue 5 acceptance 1, through the CLI; the FLOPs per step equal a hand count of the same CNN."""
-    result = cli("model=cnn", "dataset=digits", "callbacks=default", "objective.mode=health",
-                 "trainer.max_epochs=3", "model.conv_layers=2", "model.filters=8", "model.filters_growth=2",
-                 "model.kernel_size=3", "model.batch_norm=true", "model.global_pooling=true",
-                 "model.hidden_layers=1", "model.first_hidden_units=16",
-                 "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}")
+    result = cli(
+        "model=cnn",
+        "dataset=digits",
+        "callbacks=default",
+        "objective.mode=health",
+        "trainer.max_epochs=3",
+        "model.conv_layers=2",
+        "model.filters=8",
+        "model.filters_growth=2",
+        "model.kernel_size=3",
+        "model.batch_norm=true",
+        "model.global_pooling=true",
+        "model.hidden_layers=1",
+        "model.first_hidden_units=16",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((tmp_path / "run.json").read_text())
     health, efficiency, detail = record["health"], record["efficiency"], record["objective_detail"]
@@ -169,6 +202,8 @@ def test_acceptance_health_mode_run_records_health_efficiency_and_the_objective(
     conv1, conv2 = 2 * 64 * 8 * 8 * 8 * 1 * 9, 2 * 64 * 16 * 4 * 4 * 8 * 9
     dense = 2 * 64 * 16 * 16 + 2 * 64 * 16 * 10
     forward = conv1 + conv2 + dense
-    assert efficiency["flops_per_step"] == 3 * forward - conv1  # backward: weight + input grads, no input grad for the images
+    assert (
+        efficiency["flops_per_step"] == 3 * forward - conv1
+    )  # backward: weight + input grads, no input grad for the images
     assert detail["mode"] == "health" and detail["components"]["overall_health"] == health["overall"]
     assert record["objective"] == pytest.approx(0.7 * record["metrics"]["val/acc"] + 0.3 * health["overall"])

@@ -11,10 +11,20 @@ from lightsweep.errors import ConfigError
 from lightsweep.report import plots
 
 HEALTH = {
-    "curves": {"train/loss": [1.0, 0.6, 0.4, 0.3], "val/loss": [0.9, 0.7, 0.75, 0.8],
-               "train/acc": [0.5, 0.7, 0.8, 0.9], "val/acc": [0.55, 0.7, 0.7, 0.68]},
-    "components": {"neuron_utilization": 0.9, "parameter_efficiency": 0.8, "training_stability": 0.7,
-                   "gradient_health": 1.0, "convergence_quality": 0.6, "accuracy_consistency": 0.5},
+    "curves": {
+        "train/loss": [1.0, 0.6, 0.4, 0.3],
+        "val/loss": [0.9, 0.7, 0.75, 0.8],
+        "train/acc": [0.5, 0.7, 0.8, 0.9],
+        "val/acc": [0.55, 0.7, 0.7, 0.68],
+    },
+    "components": {
+        "neuron_utilization": 0.9,
+        "parameter_efficiency": 0.8,
+        "training_stability": 0.7,
+        "gradient_health": 1.0,
+        "convergence_quality": 0.6,
+        "accuracy_consistency": 0.5,
+    },
 }
 
 
@@ -32,10 +42,14 @@ def test_each_plot_is_a_real_png(tmp_path):
     drawn = [
         plots.learning_curves(HEALTH["curves"], 1, tmp_path / "curves.png"),
         plots.confusion_matrix(rng.integers(0, 20, (10, 10)), tmp_path / "confusion.png"),
-        plots.gradient_flow({"conv": 1e-3, "fc": 2.0, "dead": 0.0}, {"conv": "healthy", "fc": "exploding", "dead": "dead"},
-                            tmp_path / "gradients.png"),
-        plots.weight_distributions({"fc.weight": rng.normal(size=500), "fc.bias": rng.normal(size=20)},
-                                   tmp_path / "weights.png"),
+        plots.gradient_flow(
+            {"conv": 1e-3, "fc": 2.0, "dead": 0.0},
+            {"conv": "healthy", "fc": "exploding", "dead": "dead"},
+            tmp_path / "gradients.png",
+        ),
+        plots.weight_distributions(
+            {"fc.weight": rng.normal(size=500), "fc.bias": rng.normal(size=20)}, tmp_path / "weights.png"
+        ),
         plots.dead_units({"net.2": 0.0, "net.5": 0.75}, tmp_path / "dead.png"),
         plots.health_radar(HEALTH["components"], 0.76, tmp_path / "radar.png"),
     ]
@@ -44,11 +58,18 @@ def test_each_plot_is_a_real_png(tmp_path):
 
 
 def test_a_default_run_leaves_every_plot(run_cfg, tmp_path):
-    _, record = run_cfg(["model=cnn", "dataset=digits", "model.filters=8", "trainer.limit_train_batches=4"],
-                        output_dir=tmp_path / "run")
+    _, record = run_cfg(
+        ["model=cnn", "dataset=digits", "model.filters=8", "trainer.limit_train_batches=4"], output_dir=tmp_path / "run"
+    )
     report = record["plots"]
-    assert sorted(report["files"]) == ["confusion_matrix.png", "dead_units.png", "gradient_flow.png",
-                                       "health_radar.png", "learning_curves.png", "weights.png"]
+    assert sorted(report["files"]) == [
+        "confusion_matrix.png",
+        "dead_units.png",
+        "gradient_flow.png",
+        "health_radar.png",
+        "learning_curves.png",
+        "weights.png",
+    ]
     assert report["skipped"] == {} and report["seconds"] > 0
     for name in report["files"]:
         assert_png(tmp_path / "run" / "plots" / name)
@@ -68,8 +89,9 @@ def _drawn(fig):
 
 
 def test_a_one_epoch_run_draws_visible_points_on_whole_epochs():
-    fig = plots.learning_curves_figure({"train/loss": [1.2], "val/loss": [0.8], "train/acc": [0.7],
-                                        "val/acc": [0.9]}, None)
+    fig = plots.learning_curves_figure(
+        {"train/loss": [1.2], "val/loss": [0.8], "train/acc": [0.7], "val/acc": [0.9]}, None
+    )
     _drawn(fig)
     for ax in fig.axes:
         assert all(line.get_marker() not in (None, "None", "") for line in ax.get_lines())
@@ -78,7 +100,7 @@ def test_a_one_epoch_run_draws_visible_points_on_whole_epochs():
 
 
 def test_long_layer_names_and_axis_labels_stay_inside_the_gradient_flow_figure():
-    names = {f"encoder.feature_extractor.net.{i}.conv{j}": 10.0 ** -i for i in range(5) for j in (1, 2)}
+    names = {f"encoder.feature_extractor.net.{i}.conv{j}": 10.0**-i for i in range(5) for j in (1, 2)}
     fig = plots.gradient_flow_figure(names, {})
     renderer = _drawn(fig)
     ax = fig.axes[0]

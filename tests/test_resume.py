@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_train import epoch_values
 
 # lr=0.3 overshoots on digits: epoch 1 validates best, later epochs worse (asserted below, not assumed).

@@ -23,24 +23,52 @@ D = B - A
 EPOCHS = [0, 1, 2, 3, 4, 5, 7, 10, 11, 13, 21, 40, 100]
 
 ORIGINALS = [
-    "cosine_annealing", "linear_decay", "exponential_decay", "step_decay", "polynomial_decay", "sigmoid_decay",
-    "warmup_cosine", "constant", "cyclic", "adaptive_cosine_annealing", "multi_cycle_cosine",
+    "cosine_annealing",
+    "linear_decay",
+    "exponential_decay",
+    "step_decay",
+    "polynomial_decay",
+    "sigmoid_decay",
+    "warmup_cosine",
+    "constant",
+    "cyclic",
+    "adaptive_cosine_annealing",
+    "multi_cycle_cosine",
     "cosine_with_restarts",
 ]
 NOVEL = [
-    "momentum_adaptive", "triangular", "onecycle", "hyperbolic_tangent", "logarithmic",
-    "piecewise_linear_plateau", "inverse_time_decay", "double_exponential", "noisy_cosine",
+    "momentum_adaptive",
+    "triangular",
+    "onecycle",
+    "hyperbolic_tangent",
+    "logarithmic",
+    "piecewise_linear_plateau",
+    "inverse_time_decay",
+    "double_exponential",
+    "noisy_cosine",
 ]
 CLASSES = {
-    "cosine_annealing": s1.CosineAnnealing, "linear_decay": s1.LinearDecay,
-    "exponential_decay": s1.ExponentialDecay, "step_decay": s1.StepDecay, "polynomial_decay": s1.PolynomialDecay,
-    "sigmoid_decay": s1.SigmoidDecay, "warmup_cosine": s1.WarmupCosine, "constant": s1.Constant,
-    "cyclic": s1.Cyclic, "adaptive_cosine_annealing": s1.AdaptiveCosineAnnealing,
-    "multi_cycle_cosine": s1.MultiCycleCosine, "cosine_with_restarts": s1.CosineWithRestarts,
-    "momentum_adaptive": s2.MomentumAdaptive, "triangular": s2.Triangular, "onecycle": s2.OneCycle,
-    "hyperbolic_tangent": s2.HyperbolicTangent, "logarithmic": s2.Logarithmic,
-    "piecewise_linear_plateau": s2.PiecewiseLinearPlateau, "inverse_time_decay": s2.InverseTimeDecay,
-    "double_exponential": s2.DoubleExponential, "noisy_cosine": s2.NoisyCosine,
+    "cosine_annealing": s1.CosineAnnealing,
+    "linear_decay": s1.LinearDecay,
+    "exponential_decay": s1.ExponentialDecay,
+    "step_decay": s1.StepDecay,
+    "polynomial_decay": s1.PolynomialDecay,
+    "sigmoid_decay": s1.SigmoidDecay,
+    "warmup_cosine": s1.WarmupCosine,
+    "constant": s1.Constant,
+    "cyclic": s1.Cyclic,
+    "adaptive_cosine_annealing": s1.AdaptiveCosineAnnealing,
+    "multi_cycle_cosine": s1.MultiCycleCosine,
+    "cosine_with_restarts": s1.CosineWithRestarts,
+    "momentum_adaptive": s2.MomentumAdaptive,
+    "triangular": s2.Triangular,
+    "onecycle": s2.OneCycle,
+    "hyperbolic_tangent": s2.HyperbolicTangent,
+    "logarithmic": s2.Logarithmic,
+    "piecewise_linear_plateau": s2.PiecewiseLinearPlateau,
+    "inverse_time_decay": s2.InverseTimeDecay,
+    "double_exponential": s2.DoubleExponential,
+    "noisy_cosine": s2.NoisyCosine,
 }
 
 
@@ -77,33 +105,45 @@ def triangle_expected(e):
 
 EXPECTED = {  # name -> (schedule, TSlib's formula with the defaults written in)
     "cosine_pi": (s1.CosineAnnealing(), lambda e: A + 0.5 * D * (1 + cos(pi * e / P))),
-    "cosine_two_pi": (s1.CosineAnnealing(convention="two_pi", phase=0.3, frequency=2.0, bias=0.05),
-                      lambda e: clip(A + 0.5 * D * (1 + cos(2 * pi * 2 * e / P + 0.3)) + 0.05)),
+    "cosine_two_pi": (
+        s1.CosineAnnealing(convention="two_pi", phase=0.3, frequency=2.0, bias=0.05),
+        lambda e: clip(A + 0.5 * D * (1 + cos(2 * pi * 2 * e / P + 0.3)) + 0.05),
+    ),
     "linear_decay": (s1.LinearDecay(), lambda e: B - D * e / P if e < P else A),
     "exponential_decay": (s1.ExponentialDecay(), lambda e: max(A, B * 0.95**e)),
     "step_decay": (s1.StepDecay(), lambda e: max(A, B * 0.5 ** (e // 3))),  # step = int(10.5 / 3) = 3
     "polynomial_decay": (s1.PolynomialDecay(), lambda e: A + D * (1 - e / P) ** 2 if e < P else A),
     "sigmoid_decay": (s1.SigmoidDecay(), lambda e: A + D / (1 + exp(e - P / 2))),
-    "warmup_cosine": (s1.WarmupCosine(),
-                      lambda e: A + D * e / 2 if e < 2 else A + 0.5 * D * (1 + cos(pi * (e - 2) / (P - 2)))),
+    "warmup_cosine": (
+        s1.WarmupCosine(),
+        lambda e: A + D * e / 2 if e < 2 else A + 0.5 * D * (1 + cos(pi * (e - 2) / (P - 2))),
+    ),
     "constant": (s1.Constant(), lambda e: B),
     "cyclic": (s1.Cyclic(), lambda e: A + D * (e % 3.5) / 3.5),
     "adaptive_cosine_annealing": (s1.AdaptiveCosineAnnealing(), lambda e: A + 0.5 * D * (1 + cos(pi * e / P))),
-    "multi_cycle_cosine": (s1.MultiCycleCosine(),
-                           lambda e: clip(A + 0.5 * D * 0.8 ** (e // 3.5) * (1 + cos(pi * (e % 3.5) / 3.5)))),
+    "multi_cycle_cosine": (
+        s1.MultiCycleCosine(),
+        lambda e: clip(A + 0.5 * D * 0.8 ** (e // 3.5) * (1 + cos(pi * (e % 3.5) / 3.5))),
+    ),
     "cosine_with_restarts": (s1.CosineWithRestarts(), restarts_expected),
     "momentum_adaptive": (s2.MomentumAdaptive(), lambda e: B - D * e / P if e < P else A),
     "triangular": (s2.Triangular(), triangle_expected),
-    "onecycle": (s2.OneCycle(),
-                 lambda e: A + D * e / 3.15 if e <= 3.15  # peak at 0.3 P, floor 0.1 A
-                 else max(0.015, B - (B - 0.015) * (e - 3.15) / (P - 3.15))),
+    "onecycle": (
+        s2.OneCycle(),
+        lambda e: (
+            A + D * e / 3.15
+            if e <= 3.15  # peak at 0.3 P, floor 0.1 A
+            else max(0.015, B - (B - 0.015) * (e - 3.15) / (P - 3.15))
+        ),
+    ),
     "hyperbolic_tangent": (s2.HyperbolicTangent(), lambda e: A + 0.5 * D * (1 - tanh(2 * (e / P - 0.5)))),
     "logarithmic": (s2.Logarithmic(), lambda e: A if e >= P else max(A, B - D * log(e + 1) / log(P + 1))),
     "piecewise_linear_plateau": (s2.PiecewiseLinearPlateau(), plateau_expected),
     "inverse_time_decay": (s2.InverseTimeDecay(), lambda e: max(A, B / (1 + 0.1 * e))),
-    "double_exponential": (s2.DoubleExponential(),
-                           lambda e: A + D * exp(-0.1 * e) if e <= 3.15
-                           else A + D * exp(-0.1 * 3.15) * exp(-0.01 * (e - 3.15))),
+    "double_exponential": (
+        s2.DoubleExponential(),
+        lambda e: A + D * exp(-0.1 * e) if e <= 3.15 else A + D * exp(-0.1 * 3.15) * exp(-0.01 * (e - 3.15)),
+    ),
     "noisy_cosine_no_noise": (s2.NoisyCosine(noise_factor=0.0), lambda e: A + 0.5 * D * (1 + cos(pi * e / P))),
 }
 
@@ -176,8 +216,7 @@ def test_onecycle_peaks_then_ends_at_its_floor():
 
 
 def test_piecewise_breakpoints_are_ramp_durations():
-    schedule = s2.PiecewiseLinearPlateau(tau_min=0.1, tau_max=1.0, breakpoints=[2, 2, 2],
-                                         plateau_lengths=[1, 1, 1])
+    schedule = s2.PiecewiseLinearPlateau(tau_min=0.1, tau_max=1.0, breakpoints=[2, 2, 2], plateau_lengths=[1, 1, 1])
     values = [schedule(e) for e in (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)]
     assert values == pytest.approx([1.0, 0.85, 0.7, 0.7, 0.55, 0.4, 0.4, 0.25, 0.1, 0.1, 0.1])
 
@@ -330,8 +369,15 @@ def test_callback_sets_logs_and_feeds_past_epoch_losses():
         return 0.5 + epoch
 
     callback, module = TemperatureSchedule(schedule), Contrastive()
-    trainer = L.Trainer(max_epochs=3, callbacks=[callback], logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer = L.Trainer(
+        max_epochs=3,
+        callbacks=[callback],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(module, DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=2))
     assert calls == [(0, ()), (1, (10.0,)), (2, (10.0, 20.0))]
     assert module.seen == [0.5, 0.5, 1.5, 1.5, 2.5, 2.5]

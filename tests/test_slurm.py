@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_executors import start_sweep, submitted_job_ids, trial_states
 
 from conftest import cli
 from lightsweep.paths import PROJECT_ROOT
-from test_executors import start_sweep, submitted_job_ids, trial_states
 
 SLURM_TOOLS = PROJECT_ROOT / "tools" / "slurm"
 DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd")
@@ -38,8 +38,13 @@ def slurm_cluster():
         absent = ", ".join(missing) or "sbatch"
         pytest.skip(f"SLURM packages not installed ({absent} missing): run `make slurm` as root")
     was_up = _controller_answers()
-    started = subprocess.run([SLURM_TOOLS / "start-slurm.sh"], capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "SLURM_CI_CPUS": "4"})
+    started = subprocess.run(
+        [SLURM_TOOLS / "start-slurm.sh"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SLURM_CI_CPUS": "4"},
+    )
     assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
     yield
     if not was_up:
@@ -48,8 +53,12 @@ def slurm_cluster():
 
 def wait_until_running(job_id: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True,
-                         timeout=15).stdout.strip() != "RUNNING":
+    while (
+        subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=15
+        ).stdout.strip()
+        != "RUNNING"
+    ):
         assert time.monotonic() < deadline, f"SLURM job {job_id} not running after {timeout} s"
         time.sleep(0.2)
 
@@ -59,8 +68,21 @@ def sacct_states(job_ids: list[str], timeout: float = 60) -> dict[str, str]:
     is written asynchronously, so wait (boundedly) until every job has left the running states."""
     deadline = time.monotonic() + timeout
     while True:
-        listing = subprocess.run(["sacct", "--noheader", "--allocations", "--parsable2", "--format=JobID,State",
-                                  "--jobs", ",".join(job_ids)], capture_output=True, text=True, timeout=30, check=True)
+        listing = subprocess.run(
+            [
+                "sacct",
+                "--noheader",
+                "--allocations",
+                "--parsable2",
+                "--format=JobID,State",
+                "--jobs",
+                ",".join(job_ids),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
         states = {job: state.split()[0] for job, state in (line.split("|") for line in listing.stdout.splitlines())}
         unfinished = {"PENDING", "RUNNING", "COMPLETING"} & set(states.values())
         if (set(states) == set(job_ids) and not unfinished) or time.monotonic() > deadline:
@@ -72,8 +94,13 @@ def sacct_states(job_ids: list[str], timeout: float = 60) -> dict[str, str]:
 @pytest.mark.slow
 def test_slurm_sweep_survives_a_scancelled_job_and_sacct_lists_its_jobs(tmp_path, slurm_cluster):
     sweep_dir = tmp_path / "sweep"
-    proc = start_sweep(sweep_dir, "executor=slurm", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4",
-                       "hydra.sweeper.max_failure_rate=0.5")
+    proc = start_sweep(
+        sweep_dir,
+        "executor=slurm",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.max_failure_rate=0.5",
+    )
     try:
         cancelled = submitted_job_ids(sweep_dir, count=2)[0]  # array task 0 of the first batch: trial 0
         wait_until_running(cancelled)

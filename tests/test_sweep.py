@@ -16,8 +16,14 @@ from conftest import SHARED_DATA, cli, shared_data
 
 # A small corner of the CNN space (fixed keys leave the search) and short epochs: a trial takes seconds.
 TINY_CNN = [
-    "model=cnn", "model.filters=16", "model.conv_layers=1", "model.hidden_layers=1", "model.first_hidden_units=64",
-    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
+    "model=cnn",
+    "model.filters=16",
+    "model.conv_layers=1",
+    "model.hidden_layers=1",
+    "model.first_hidden_units=64",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "trainer.num_sanity_val_steps=0",
     "trainer.limit_train_batches=8",
 ]
 
@@ -42,8 +48,14 @@ def run_json(path: Path) -> dict:
 
 @pytest.mark.slow
 def test_health_sweep_reports_and_its_best_command_reproduces_the_best_trial(tmp_path):
-    proc, sweep_dir = sweep(tmp_path, *TINY_CNN, "+sweep=health", "hydra.sweeper.n_trials=2",
-                            "trainer.max_epochs=1", "callbacks=[model_checkpoint,health]")
+    proc, sweep_dir = sweep(
+        tmp_path,
+        *TINY_CNN,
+        "+sweep=health",
+        "hydra.sweeper.n_trials=2",
+        "trainer.max_epochs=1",
+        "callbacks=[model_checkpoint,health]",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     study, meta = load_study(sweep_dir)
     assert meta["study_name"] == "cnn-digits-health-none"
@@ -65,8 +77,15 @@ def test_health_sweep_reports_and_its_best_command_reproduces_the_best_trial(tmp
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = "/usr/bin:/bin"
-    again = subprocess.run(f"{command} hydra.run.dir={tmp_path / 'again'}", shell=True, cwd=elsewhere, env=env,
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        f"{command} hydra.run.dir={tmp_path / 'again'}",
+        shell=True,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "warning: sweep" not in again.stderr  # a single run, not a sweep config run once
     assert run_json(tmp_path / "again")["objective"] == pytest.approx(study.best_value, abs=1e-6)
@@ -75,8 +94,9 @@ def test_health_sweep_reports_and_its_best_command_reproduces_the_best_trial(tmp
 
 @pytest.mark.slow
 def test_efficiency_sweep_draws_the_pareto_front_of_accuracy_and_train_time(tmp_path):
-    proc, sweep_dir = sweep(tmp_path, *TINY_CNN, "+sweep=efficiency", "hydra.sweeper.n_trials=3",
-                            "trainer.max_epochs=1", "callbacks=none")
+    proc, sweep_dir = sweep(
+        tmp_path, *TINY_CNN, "+sweep=efficiency", "hydra.sweeper.n_trials=3", "trainer.max_epochs=1", "callbacks=none"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     study, meta = load_study(sweep_dir)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"] and len(study.trials) == 3
@@ -96,9 +116,16 @@ def test_timehut_sweep_optimises_cross_validated_accuracy_on_train_never_test_da
 
     shared_data("UCR")
     overrides = ["model=timehut", "dataset=chinatown", "+sweep=simple"]
-    proc, sweep_dir = sweep(tmp_path, *overrides, f"paths.data_dir={SHARED_DATA}", "hydra.sweeper.n_trials=2",
-                            "trainer.max_epochs=1", "callbacks=none", "test_ckpt=last",
-                            "trainer.enable_progress_bar=false")
+    proc, sweep_dir = sweep(
+        tmp_path,
+        *overrides,
+        f"paths.data_dir={SHARED_DATA}",
+        "hydra.sweeper.n_trials=2",
+        "trainer.max_epochs=1",
+        "callbacks=none",
+        "test_ckpt=last",
+        "trainer.enable_progress_bar=false",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     study, _ = load_study(sweep_dir)
     objective = compose(overrides).objective
@@ -116,10 +143,13 @@ def test_a_sweep_on_test_data_is_refused_before_any_trial(tmp_path):
     assert not (sweep_dir / "0").exists()
 
 
-@pytest.mark.parametrize("choice, sampler", [("random", "RandomSampler"), ("cmaes", "CmaEsSampler"),
-                                             ("nsgaii", "NSGAIISampler")])
+@pytest.mark.parametrize(
+    "choice, sampler", [("random", "RandomSampler"), ("cmaes", "CmaEsSampler"), ("nsgaii", "NSGAIISampler")]
+)
 def test_the_sampler_is_selectable(tmp_path, choice, sampler):
-    proc, _ = sweep(tmp_path, "model=cnn", "+sweep=simple", f"hydra/sweeper/sampler={choice}", "hydra.sweeper.n_trials=0")
+    proc, _ = sweep(
+        tmp_path, "model=cnn", "+sweep=simple", f"hydra/sweeper/sampler={choice}", "hydra.sweeper.n_trials=0"
+    )
     assert proc.returncode == 0 and f"sampler {sampler}," in proc.stdout + proc.stderr
 
 
@@ -142,8 +172,14 @@ def _stored_study(sweep_dir: Path, value: float, weights: bytes):
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(weights)
     (run_dir / "run.json").write_text(json.dumps({"tested_weights": "last", "epochs_trained": 1}))
-    study.add_trial(optuna.trial.create_trial(params={"x": value}, distributions={"x": FloatDistribution(0, 1)},
-                                              value=value, user_attrs={"run_dir": str(run_dir)}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"x": value},
+            distributions={"x": FloatDistribution(0, 1)},
+            value=value,
+            user_attrs={"run_dir": str(run_dir)},
+        )
+    )
     (sweep_dir / "study.json").write_text(json.dumps({"study_name": "s", "storage": storage, "n_trials": 2}))
 
 

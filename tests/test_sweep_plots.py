@@ -35,8 +35,12 @@ def _luminance(colour) -> float:
 def test_parallel_coordinates_labels_apart_lines_visible_best_on_top():
     study = _study()
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    importances = {"model.activation": 0.5, "model.optimizer.lr": 0.3, "model.kernel_init": 0.1,
-                   "model.optimizer._target_": 0.05}
+    importances = {
+        "model.activation": 0.5,
+        "model.optimizer.lr": 0.3,
+        "model.kernel_init": 0.1,
+        "model.optimizer._target_": 0.05,
+    }
     axes = parallel_coordinates(trials, 0, "val_accuracy", True, importances)
     figure = axes.figure
     figure.canvas.draw()
@@ -47,12 +51,12 @@ def test_parallel_coordinates_labels_apart_lines_visible_best_on_top():
     assert labels[:3] == ["activation", "optimizer.lr", "kernel_init"]  # most important first, short names
     boxes = [t.get_window_extent(renderer) for t in axes.texts]
     for i, first in enumerate(boxes):  # no two value labels overlap (the stock plot printed "leaky_reTrue")
-        for second in boxes[i + 1:]:
+        for second in boxes[i + 1 :]:
             assert not first.overlaps(second), "overlapping axis labels"
     assert "Adam" in [t.get_text() for t in axes.texts]  # torch.optim.Adam shown by its class name
 
     background = _luminance(axes.get_facecolor())
-    lines = axes.get_lines()[:len(trials)]
+    lines = axes.get_lines()[: len(trials)]
     assert all(background - _luminance(line.get_color()) > 0.1 for line in lines)  # none fades out
     best = max(trials, key=lambda t: t.value)
     top = lines[-1]

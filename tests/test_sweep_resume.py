@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from optuna.trial import TrialState
-
 from test_sweep import TINY_CNN, load_study, sweep
 
 QUICK = [*TINY_CNN, "+sweep=simple", "callbacks=none", "trainer.max_epochs=1"]

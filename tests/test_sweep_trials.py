@@ -13,17 +13,23 @@ import time
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import TrialState
+from test_sweep import TINY_CNN, load_study, run_json, sweep
 
 from conftest import PROJECT_ROOT
-from test_sweep import TINY_CNN, load_study, run_json, sweep
 
 QUICK = [*TINY_CNN, "+sweep=simple", "callbacks=[model_checkpoint]"]
 
 
 @pytest.mark.slow
 def test_median_pruner_stops_poor_trials_and_saves_epochs(tmp_path):
-    proc, sweep_dir = sweep(tmp_path, *QUICK, "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1",
-                            "hydra.sweeper.n_trials=4", "trainer.max_epochs=3")
+    proc, sweep_dir = sweep(
+        tmp_path,
+        *QUICK,
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.n_trials=4",
+        "trainer.max_epochs=3",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     study, meta = load_study(sweep_dir)
     assert meta["study_name"] == "cnn-digits-simple-median"
@@ -41,9 +47,16 @@ def test_median_pruner_stops_poor_trials_and_saves_epochs(tmp_path):
 @pytest.mark.slow
 def test_jobs_in_other_processes_report_to_their_trials(tmp_path):
     # submitit_local runs each job in its own process, two at a time: they reach the study through SQLite.
-    proc, sweep_dir = sweep(tmp_path, *QUICK, "executor=submitit_local", "hydra.sweeper.n_jobs=2",
-                            "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1",
-                            "hydra.sweeper.n_trials=4", "trainer.max_epochs=2")
+    proc, sweep_dir = sweep(
+        tmp_path,
+        *QUICK,
+        "executor=submitit_local",
+        "hydra.sweeper.n_jobs=2",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.n_trials=4",
+        "trainer.max_epochs=2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     study, _ = load_study(sweep_dir)
     assert all(t.intermediate_values for t in study.trials)
@@ -51,24 +64,41 @@ def test_jobs_in_other_processes_report_to_their_trials(tmp_path):
     assert TrialState.PRUNED in {t.state for t in study.trials}
 
 
-@pytest.mark.parametrize("args, message", [
-    (["+sweep=simple", "hydra/sweeper/pruner=median", "hydra.sweeper.storage=null"], "keeps it in memory"),
-    (["+sweep=efficiency", "hydra/sweeper/pruner=median"], "cannot prune multi-objective"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["+sweep=simple", "hydra/sweeper/pruner=median", "hydra.sweeper.storage=null"], "keeps it in memory"),
+        (["+sweep=efficiency", "hydra/sweeper/pruner=median"], "cannot prune multi-objective"),
+    ],
+)
 def test_pruning_that_cannot_work_is_refused_in_one_line(tmp_path, args, message):
     proc, _ = sweep(tmp_path, *TINY_CNN, *args)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "objective.name=training_time (minimize) has no per-epoch metric for the pruner"),
-    (["hydra.sweeper.monitor=val/acc"], "val/acc is maximized but the study minimizes objective.name=training_time"),
-    (["hydra.sweeper.monitor=val/speed"], "hydra.sweeper.monitor=val/speed: its direction is unknown"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "objective.name=training_time (minimize) has no per-epoch metric for the pruner"),
+        (
+            ["hydra.sweeper.monitor=val/acc"],
+            "val/acc is maximized but the study minimizes objective.name=training_time",
+        ),
+        (["hydra.sweeper.monitor=val/speed"], "hydra.sweeper.monitor=val/speed: its direction is unknown"),
+    ],
+)
 def test_a_pruner_watching_a_metric_against_the_studys_direction_is_refused_in_one_line(tmp_path, args, message):
     # a minimised objective with a maximised monitor would prune the most accurate trials
-    proc, sweep_dir = sweep(tmp_path, *TINY_CNN, "+sweep=simple", "objective.name=training_time",
-                            "hydra/sweeper/pruner=median", "hydra.sweeper.n_trials=1", "trainer.max_epochs=1", *args)
+    proc, sweep_dir = sweep(
+        tmp_path,
+        *TINY_CNN,
+        "+sweep=simple",
+        "objective.name=training_time",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.n_trials=1",
+        "trainer.max_epochs=1",
+        *args,
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-3000:]
     assert not (sweep_dir / "0").exists()
@@ -76,8 +106,15 @@ def test_a_pruner_watching_a_metric_against_the_studys_direction_is_refused_in_o
 
 @pytest.mark.slow
 def test_a_minimised_objective_prunes_on_a_minimised_monitor(tmp_path):
-    proc, sweep_dir = sweep(tmp_path, *QUICK, "objective.name=training_time", "hydra/sweeper/pruner=median",
-                            "hydra.sweeper.monitor=val/loss", "hydra.sweeper.n_trials=1", "trainer.max_epochs=2")
+    proc, sweep_dir = sweep(
+        tmp_path,
+        *QUICK,
+        "objective.name=training_time",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.monitor=val/loss",
+        "hydra.sweeper.n_trials=1",
+        "trainer.max_epochs=2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     import csv
 
@@ -91,8 +128,14 @@ def test_a_minimised_objective_prunes_on_a_minimised_monitor(tmp_path):
 def test_failed_trials_are_recorded_and_the_sweep_stops_past_max_failure_rate(tmp_path):
     # A negative learning rate makes torch.optim refuse to build the optimizer inside the job; with seed 42
     # TPE draws it for trials 0 and 3. max_failure_rate=0.25 x 4 trials tolerates one failure.
-    proc, sweep_dir = sweep(tmp_path, *QUICK, "model.optimizer.lr=choice(0.003,-1.0)", "hydra.sweeper.n_trials=4",
-                            "hydra.sweeper.max_failure_rate=0.25", "trainer.max_epochs=1")
+    proc, sweep_dir = sweep(
+        tmp_path,
+        *QUICK,
+        "model.optimizer.lr=choice(0.003,-1.0)",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.max_failure_rate=0.25",
+        "trainer.max_epochs=1",
+    )
     study, _ = load_study(sweep_dir)
     fail, complete = TrialState.FAIL, TrialState.COMPLETE
     assert [t.state for t in study.trials] == [fail, complete, complete, fail]
@@ -170,16 +213,19 @@ def _returned(value=None, status=JobStatus.COMPLETED) -> JobReturn:
     return ret
 
 
-@pytest.mark.parametrize("ret, n, expected", [
-    (_returned(0.5), 1, (TrialState.COMPLETE, [0.5])),
-    (_returned([0.9, 12.0]), 2, (TrialState.COMPLETE, [0.9, 12.0])),
-    (_returned("pruned"), 1, (TrialState.PRUNED, None)),
-    (_returned(math.nan), 1, (TrialState.FAIL, None)),          # a diverged run
-    (_returned([0.9]), 2, (TrialState.FAIL, None)),             # fewer values than objectives
-    (_returned(None), 1, (TrialState.FAIL, None)),
-    (_returned(MemoryError("out of memory"), JobStatus.FAILED), 1, (TrialState.FAIL, None)),
-    (None, 1, (TrialState.FAIL, None)),                         # a launcher that lost the job
-])
+@pytest.mark.parametrize(
+    "ret, n, expected",
+    [
+        (_returned(0.5), 1, (TrialState.COMPLETE, [0.5])),
+        (_returned([0.9, 12.0]), 2, (TrialState.COMPLETE, [0.9, 12.0])),
+        (_returned("pruned"), 1, (TrialState.PRUNED, None)),
+        (_returned(math.nan), 1, (TrialState.FAIL, None)),  # a diverged run
+        (_returned([0.9]), 2, (TrialState.FAIL, None)),  # fewer values than objectives
+        (_returned(None), 1, (TrialState.FAIL, None)),
+        (_returned(MemoryError("out of memory"), JobStatus.FAILED), 1, (TrialState.FAIL, None)),
+        (None, 1, (TrialState.FAIL, None)),  # a launcher that lost the job
+    ],
+)
 def test_each_job_outcome_maps_to_a_trial_state(ret, n, expected):
     from hydra_plugins.lightsweep_sweeper._impl import _outcome
 

@@ -20,9 +20,17 @@ from lightsweep.data.reuters import ReutersDataModule
 from lightsweep.data.tokenizer import OOV, PAD, Vocabulary, WordIndexer, pad_truncate, tokenize, unpack_words
 from lightsweep.errors import ConfigError
 
+
 def test_tokenize_lowercases_and_splits_on_html_breaks_and_punctuation():
     assert tokenize("Great film!<br /><br />Don't miss it... 10/10, Café") == [
-        "great", "film", "don't", "miss", "it", "10", "10", "café"
+        "great",
+        "film",
+        "don't",
+        "miss",
+        "it",
+        "10",
+        "10",
+        "café",
     ]
     assert tokenize("") == [] and tokenize(" <br/> ... ") == []
 
@@ -155,19 +163,27 @@ TEXT = """<TEXT>&#2;
 &#3;</BODY></TEXT>"""
 
 
-def _story(new: int, split: str, topics: list[str], title: str, body: str, has_topics: str = "YES",
-           text: str | None = None) -> str:
+def _story(
+    new: int, split: str, topics: list[str], title: str, body: str, has_topics: str = "YES", text: str | None = None
+) -> str:
     tags = "".join(f"<D>{t}</D>" for t in topics)
-    return STORY.format(has_topics=has_topics, split=split, old=5000 + new, new=new, topics=tags,
-                        text=text or TEXT.format(title=title, body=body))
+    return STORY.format(
+        has_topics=has_topics,
+        split=split,
+        old=5000 + new,
+        new=new,
+        topics=tags,
+        text=text or TEXT.format(title=title, body=body),
+    )
 
 
 def _sgml_files(folder: Path) -> None:
     """The 22 reut2-*.sgm files of Reuters-21578: the first two hold ModApte train/test stories plus stories
     ModApte leaves out, the other twenty no stories (a partial set is refused)."""
     folder.mkdir(parents=True, exist_ok=True)
-    first = [_story(i, "TRAIN", ["earn"], "PROFIT UP", f"Net profit rose {i} pct &lt;ABC&gt; said")
-             for i in range(1, 9)]
+    first = [
+        _story(i, "TRAIN", ["earn"], "PROFIT UP", f"Net profit rose {i} pct &lt;ABC&gt; said") for i in range(1, 9)
+    ]
     first += [_story(i, "TRAIN", ["grain"], "WHEAT", f"Wheat exports {i} mln tonnes") for i in range(9, 17)]
     first += [_story(17, "TRAIN", ["earn", "acq"], "TWO TOPICS", "multi label story")]  # not single-topic
     first += [_story(18, "NOT-USED", ["earn"], "UNUSED", "not in ModApte")]
@@ -254,21 +270,36 @@ assert "tensorflow" not in sys.modules
 
 def test_imdb_from_a_prepared_tfds_dir(tiny_imdb, tmp_path):
     pytest.importorskip("tensorflow_datasets", reason="tensorflow-datasets not installed: lightsweep[tfds]")
-    reviews = {split: [(text, label) for s, label, _, text in raw_reviews(tiny_imdb / "aclImdb") if s == split]
-               for split in ("train", "test")}
+    reviews = {
+        split: [(text, label) for s, label, _, text in raw_reviews(tiny_imdb / "aclImdb") if s == split]
+        for split in ("train", "test")
+    }
     (tmp_path / "reviews.json").write_text(json.dumps(reviews))
     (tmp_path / "build.py").write_text(TFDS_BUILDER)
-    subprocess.run([sys.executable, str(tmp_path / "build.py"), str(tmp_path / "tfds"), str(tmp_path / "reviews.json")],
-                   check=True, capture_output=True, timeout=300)
-    module = ImdbDataModule(str(tmp_path / "absent"), source="tfds", tfds_name="tiny_reviews",
-                            tfds_dir=str(tmp_path / "tfds"), cache_dir=str(tmp_path / "cache"), vocab_size=500,
-                            seq_len=2000, val_fraction=0.25)
+    subprocess.run(
+        [sys.executable, str(tmp_path / "build.py"), str(tmp_path / "tfds"), str(tmp_path / "reviews.json")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    module = ImdbDataModule(
+        str(tmp_path / "absent"),
+        source="tfds",
+        tfds_name="tiny_reviews",
+        tfds_dir=str(tmp_path / "tfds"),
+        cache_dir=str(tmp_path / "cache"),
+        vocab_size=500,
+        seq_len=2000,
+        val_fraction=0.25,
+    )
     module.setup()
     assert {name: len(s) for name, s in module.splits.items()} == {"train": 60, "val": 20, "test": 80}
     corpus = module.load_corpus()  # cached in the cache dir now
     assert (tmp_path / "cache" / "tiny_reviews-text-corpus.npz").is_file()
     words = unpack_words(corpus["words"])
     offsets, tokens = corpus["test_offsets"], corpus["test_tokens"]
-    read_back = {(tuple(words[t] for t in tokens[offsets[d]:offsets[d + 1]]), int(corpus["test_labels"][d]))
-                 for d in range(len(offsets) - 1)}
+    read_back = {
+        (tuple(words[t] for t in tokens[offsets[d] : offsets[d + 1]]), int(corpus["test_labels"][d]))
+        for d in range(len(offsets) - 1)
+    }
     assert read_back == {(tuple(tokenize(text)), label) for text, label in reviews["test"]}  # texts keep labels

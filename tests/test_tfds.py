@@ -19,7 +19,7 @@ from lightsweep.errors import ConfigError  # noqa: E402
 
 # Ten classes of 28x28 grey images whose pixels all equal 20 x label: pairing stays checkable after the
 # shuffle tfds applies when writing. Images are given as PIL images, which tfds encodes to PNG itself.
-BUILDER = textwrap.dedent('''
+BUILDER = textwrap.dedent("""
     import sys
     import numpy as np
     import tensorflow_datasets as tfds
@@ -43,7 +43,7 @@ BUILDER = textwrap.dedent('''
 
     TinyDigits(data_dir=sys.argv[1], file_format="array_record").download_and_prepare()
     assert "tensorflow" not in sys.modules
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,16 @@ def test_prepared_dataset_is_read_without_its_builder(prepared):
 
 @pytest.mark.slow
 def test_source_tfds_trains_through_the_real_config(prepared, run_cfg):
-    result, record = run_cfg(["dataset=mnist", "dataset.source=tfds", f"dataset.tfds_dir={prepared}",
-                              "dataset.tfds_name=tiny_digits", "dataset.val_fraction=0.2", "trainer.max_epochs=1"])
+    result, record = run_cfg(
+        [
+            "dataset=mnist",
+            "dataset.source=tfds",
+            f"dataset.tfds_dir={prepared}",
+            "dataset.tfds_name=tiny_digits",
+            "dataset.val_fraction=0.2",
+            "trainer.max_epochs=1",
+        ]
+    )
     assert result.model_family == "cnn" and record["status"] == "ok"
     assert record["config"]["dataset"]["source"] == "tfds"
 

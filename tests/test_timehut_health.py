@@ -107,8 +107,14 @@ def test_weight_average_includes_the_initial_weights():
     torch.manual_seed(0)
     model = TimeHUT(input_shape=(12, 1), num_classes=2, hidden_dims=4, output_dims=8, depth=2, lr=0.05)
     recorder = WeightRecorder()
-    trainer = L.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[recorder])
+    trainer = L.Trainer(
+        max_steps=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[recorder],
+    )
     trainer.fit(model, DataLoader(TensorDataset(torch.randn(8, 12, 1)), batch_size=4))
     assert len(recorder.states) == 4  # initial + 3 steps
     averaged = model.averaged_encoder.module.state_dict()

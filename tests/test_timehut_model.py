@@ -174,9 +174,15 @@ def test_linear_protocol_is_one_vs_rest_probabilities_as_ts2vec():
     scaler = StandardScaler().fit(train_x)
     # TS2Vec's tasks/_eval_protocols.py fit_lr: one binary logistic regression per class on standardised
     # features; tasks/classification.py scores AUPRC on predict_proba (OvR: each row's sigmoids normalised)
-    sigmoids = np.stack([
-        LogisticRegression(random_state=0, max_iter=1_000_000).fit(scaler.transform(train_x), train_y == c)
-        .predict_proba(scaler.transform(test_x))[:, 1] for c in range(3)], axis=1)
+    sigmoids = np.stack(
+        [
+            LogisticRegression(random_state=0, max_iter=1_000_000)
+            .fit(scaler.transform(train_x), train_y == c)
+            .predict_proba(scaler.transform(test_x))[:, 1]
+            for c in range(3)
+        ],
+        axis=1,
+    )
     probabilities = sigmoids / sigmoids.sum(axis=1, keepdims=True)
     expected = average_precision_score(np.eye(3)[test_y], probabilities)
     metrics = evaluate("linear", train_x, train_y, test_x, test_y)

@@ -22,8 +22,7 @@ def test_short_fit_reports_svm_metrics_and_tau(run_cfg):
 
 
 def test_auto_model_picks_timehut_for_time_series(run_cfg):
-    _, record = run_cfg(["model=auto", "dataset=unit_test", "trainer.max_epochs=1", "callbacks=none",
-                         "test_ckpt=last"])
+    _, record = run_cfg(["model=auto", "dataset=unit_test", "trainer.max_epochs=1", "callbacks=none", "test_ckpt=last"])
     assert record["model_family"] == "timehut"
 
 

@@ -197,8 +197,9 @@ def test_ts_and_arff_readers_agree_with_each_other_and_with_aeon(tmp_path):
 
 def test_tsv_reader_matches_the_ts_reader(tmp_path):
     (tmp_path / "uni.tsv").write_text("2\t0.5\tNaN\t1\n1\t-3\t4\t5e2\n")
-    (tmp_path / "uni.ts").write_text("@problemName Uni\n@univariate true\n@classLabel true 1 2\n@data\n"
-                                     "0.5,?,1:2\n-3,4,5e2:1\n")
+    (tmp_path / "uni.ts").write_text(
+        "@problemName Uni\n@univariate true\n@classLabel true 1 2\n@data\n0.5,?,1:2\n-3,4,5e2:1\n"
+    )
     x_tsv, y_tsv = read_tsv(tmp_path / "uni.tsv")
     x_ts, y_ts = read_ts(tmp_path / "uni.ts")
     np.testing.assert_array_equal(x_tsv, x_ts)
@@ -248,9 +249,7 @@ def test_missing_files_offline_give_one_clear_error(tmp_path):
 def test_atrial_fibrillation_config_reports_where_its_files_belong(tmp_path):
     empty = tmp_path / "empty"
     with pytest.raises(ConfigError) as error:
-        from_config(
-            tmp_path, "atrial_fibrillation", f"paths.data_dir={empty}", f"dataset.download_url={UNREACHABLE}"
-        )
+        from_config(tmp_path, "atrial_fibrillation", f"paths.data_dir={empty}", f"dataset.download_url={UNREACHABLE}")
     assert str(empty / "UEA" / "AtrialFibrillation") in str(error.value)
     assert "AtrialFibrillation.zip" in str(error.value)
 

@@ -39,8 +39,16 @@ def epoch_values(run_dir: Path, name: str) -> dict[int, float]:
 
 def test_objective_comes_from_the_epoch_of_the_tested_weights(run_cfg, tmp_path):
     # lr=0.3 overshoots on digits: an early epoch validates best and the last one is worse.
-    _, record = run_cfg(["model=cnn", "dataset=digits", "callbacks=[model_checkpoint]", "trainer.max_epochs=4",
-                         "model.optimizer.lr=0.3", "seed=0"])
+    _, record = run_cfg(
+        [
+            "model=cnn",
+            "dataset=digits",
+            "callbacks=[model_checkpoint]",
+            "trainer.max_epochs=4",
+            "model.optimizer.lr=0.3",
+            "seed=0",
+        ]
+    )
     val_acc = epoch_values(tmp_path / "run", "val/acc")
     best = max(val_acc, key=lambda epoch: (val_acc[epoch], -epoch))  # the checkpoint keeps the first best
     assert val_acc[3] < val_acc[best], f"premise: the last epoch must validate worse than the best ({val_acc})"

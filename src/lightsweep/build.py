@@ -43,9 +43,8 @@ def build_trainer(trainer_cfg: Mapping[str, Any], callbacks: list[Any], loggers:
     """A Trainer; on CPU precision=16 gets real float16 autocast (Lightning would silently use bf16)."""
     import torch
     from lightning.fabric.utilities.exceptions import MisconfigurationException
-    from lightning.pytorch.plugins.precision import MixedPrecision
-
     from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.plugins.precision import MixedPrecision
 
     trainer_cfg = dict(trainer_cfg)
     # Checkpoints are configured in the callbacks group only: without a ModelCheckpoint there, Lightning
@@ -58,8 +57,9 @@ def build_trainer(trainer_cfg: Mapping[str, Any], callbacks: list[Any], loggers:
         trainer_cfg.pop("precision")
         plugins.append(MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu")))
     try:
-        return build(trainer_cfg, where="trainer", callbacks=callbacks, logger=loggers or False,
-                     plugins=plugins or None)
+        return build(
+            trainer_cfg, where="trainer", callbacks=callbacks, logger=loggers or False, plugins=plugins or None
+        )
     except MisconfigurationException as exc:
         raise ConfigError(f"trainer: {exc}") from exc
 

@@ -44,9 +44,11 @@ def train_entry() -> None:
     sys.argv = sys.argv[:1] + normalize_overrides(sys.argv[1:])
     sweeps = [a for a in sys.argv[1:] if a.startswith("+sweep=")]
     if sweeps and not {"-m", "--multirun"} & set(sys.argv):
-        print(f"lightsweep: warning: {sweeps[0].lstrip('+')} sets up an Optuna search, which runs only with -m "
-              f"(python train.py -m {sweeps[0].lstrip('+')} ...); without it this is one ordinary training run.",
-              file=sys.stderr)
+        print(
+            f"lightsweep: warning: {sweeps[0].lstrip('+')} sets up an Optuna search, which runs only with -m "
+            f"(python train.py -m {sweeps[0].lstrip('+')} ...); without it this is one ordinary training run.",
+            file=sys.stderr,
+        )
     guarded(_train)
 
 

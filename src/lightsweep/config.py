@@ -45,9 +45,7 @@ def _wandb_offline() -> bool:
 def register_resolvers() -> None:
     """Resolvers used by conf/ (idempotent)."""
     if not OmegaConf.has_resolver("lightsweep.wandb_offline"):
-        OmegaConf.register_resolver(
-            "lightsweep.wandb_offline", _wandb_offline
-        )
+        OmegaConf.register_resolver("lightsweep.wandb_offline", _wandb_offline)
     if not OmegaConf.has_resolver("objective_direction"):  # objective.direction from objective.name
         OmegaConf.register_resolver("objective_direction", direction)
 

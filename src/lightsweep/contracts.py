@@ -13,8 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 class DataModule(Protocol):
     """A LightningDataModule built from conf/dataset/<name>.yaml; the model is sized from it."""
 
-    modality: str                    # image | text | timeseries: what model=auto picks a family by
-    input_shape: Sequence[int]       # of one sample, known after setup("fit")
+    modality: str  # image | text | timeseries: what model=auto picks a family by
+    input_shape: Sequence[int]  # of one sample, known after setup("fit")
     num_classes: int
 
     def prepare_data(self) -> None: ...

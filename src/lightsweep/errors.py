@@ -65,14 +65,20 @@ def _unknown_key(exc: BaseException) -> str | None:
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
     cause = exc.__cause__
-    if not (isinstance(exc, ConfigCompositionException) and isinstance(cause, (ConfigAttributeError, ConfigKeyError))
-            and isinstance(cause.parent_node, DictConfig) and cause.full_key):
+    if not (
+        isinstance(exc, ConfigCompositionException)
+        and isinstance(cause, (ConfigAttributeError, ConfigKeyError))
+        and isinstance(cause.parent_node, DictConfig)
+        and cause.full_key
+    ):
         return None
     overridden = re.search(r"Could not override '([^']+)'", str(exc))
     key = overridden.group(1) if overridden else cause.full_key
     if cause.parent_node.get("family") == "auto":  # left so only by a sweep over datasets (config.py picks it)
         families = "|".join(choice for choice in group_choices("model") if choice != "auto")
-        return f"{key}: model=auto picks the family of each dataset, so a model setting needs one: add model=<{families}>."
+        return (
+            f"{key}: model=auto picks the family of each dataset, so a model setting needs one: add model=<{families}>."
+        )
     parent, _, name = cause.full_key.rpartition(".")
     keys = [k for k in cause.parent_node if not (k.startswith("_") and k.endswith("_"))]
     near = difflib.get_close_matches(name, keys, n=1, cutoff=0.6)

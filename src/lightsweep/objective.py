@@ -24,10 +24,10 @@ MODES = ("simple", "health")
 class Objective:
     read: Callable[[Mapping[str, Any]], float]  # measurements {metrics, timings, health, efficiency} -> value
     direction: str = "maximize"
-    score: bool = True          # a [0, 1] score, higher is better: health mode can blend it
-    needs: str | None = None    # the callback whose run.json record it reads: health | efficiency
-    health_only: bool = False   # a health score: only in mode=health
-    test_data: bool = False     # read from the test set: reported by single runs, refused in sweeps
+    score: bool = True  # a [0, 1] score, higher is better: health mode can blend it
+    needs: str | None = None  # the callback whose run.json record it reads: health | efficiency
+    health_only: bool = False  # a health score: only in mode=health
+    test_data: bool = False  # read from the test set: reported by single runs, refused in sweeps
     monitor: str | None = None  # the metric logged every epoch that tracks it: what a pruner watches
 
 
@@ -60,10 +60,13 @@ OBJECTIVES: dict[str, Objective] = {
     "parameter_efficiency": Objective(_parameter_efficiency, needs="efficiency"),  # val acc, scaled down >100k params
     "memory_efficiency": Objective(_peak_memory_mb, "minimize", score=False, needs="efficiency"),  # peak MiB in fit
     "inference_speed": Objective(  # samples/s of a no-grad forward pass on the probe batch
-        lambda m: m["efficiency"]["inference_samples_per_second"], score=False, needs="efficiency"),
+        lambda m: m["efficiency"]["inference_samples_per_second"], score=False, needs="efficiency"
+    ),
     "overall_health": Objective(lambda m: m["health"]["overall"], needs="health", health_only=True),
-    **{name: Objective(_health_component(name), needs="health", health_only=True)
-       for name in ("neuron_utilization", "training_stability", "gradient_health")},
+    **{
+        name: Objective(_health_component(name), needs="health", health_only=True)
+        for name in ("neuron_utilization", "training_stability", "gradient_health")
+    },
 }
 
 
@@ -102,27 +105,35 @@ def pruning_monitor(name: str, monitor: str | None, monitor_direction: str | Non
     """monitor_of(name, monitor), refused unless it improves in the study's direction: a pruner compares
     it as if it were the objective, so a maximised metric in a minimising study would stop the best trials."""
     if monitor_direction not in (None, "maximize", "minimize"):
-        raise ConfigError(f"hydra.sweeper.monitor_direction={monitor_direction!r} is not valid: use maximize, "
-                          "minimize, or null for a metric whose name says it (*/acc, */f1*, */loss).")
+        raise ConfigError(
+            f"hydra.sweeper.monitor_direction={monitor_direction!r} is not valid: use maximize, "
+            "minimize, or null for a metric whose name says it (*/acc, */f1*, */loss)."
+        )
     monitor = monitor_of(name, monitor)
     if monitor is None:
         raise ConfigError(
             f"objective.name={name} ({study_direction}) has no per-epoch metric for the pruner to watch: use "
             f"hydra/sweeper/pruner=none, or set hydra.sweeper.monitor to a logged metric that is {study_direction}d "
-            "like the study (with hydra.sweeper.monitor_direction if its name does not say).")
+            "like the study (with hydra.sweeper.monitor_direction if its name does not say)."
+        )
     known = metric_direction(monitor)
     if known and monitor_direction and known != monitor_direction:
-        raise ConfigError(f"hydra.sweeper.monitor_direction={monitor_direction} contradicts {monitor}, which is "
-                          f"{known}d: remove the monitor_direction override.")
+        raise ConfigError(
+            f"hydra.sweeper.monitor_direction={monitor_direction} contradicts {monitor}, which is "
+            f"{known}d: remove the monitor_direction override."
+        )
     watched = monitor_direction or known
     if watched is None:
-        raise ConfigError(f"hydra.sweeper.monitor={monitor}: its direction is unknown (known: */acc and */f1* "
-                          "maximize, */loss minimize): set hydra.sweeper.monitor_direction=maximize or minimize.")
+        raise ConfigError(
+            f"hydra.sweeper.monitor={monitor}: its direction is unknown (known: */acc and */f1* "
+            "maximize, */loss minimize): set hydra.sweeper.monitor_direction=maximize or minimize."
+        )
     if watched != study_direction:
         raise ConfigError(
             f"hydra.sweeper.monitor={monitor} is {watched}d but the study {study_direction}s objective.name="
             f"{name}, so its pruner would stop the trials that do best: set hydra.sweeper.monitor to a metric "
-            f"that is {study_direction}d, or use hydra/sweeper/pruner=none.")
+            f"that is {study_direction}d, or use hydra/sweeper/pruner=none."
+        )
     return monitor
 
 
@@ -176,8 +187,12 @@ def objective_value(objective: Mapping[str, Any], measured: Mapping[str, Any]) -
     (a diverged run: the sweeper records the trial as failed)."""
     names = names_of(objective["name"])
     raw = {name: _read(name, measured) for name in names}
-    record: dict[str, Any] = {"name": objective["name"], "mode": objective["mode"],
-                              "direction": direction(objective["name"]), "components": dict(raw)}
+    record: dict[str, Any] = {
+        "name": objective["name"],
+        "mode": objective["mode"],
+        "direction": direction(objective["name"]),
+        "components": dict(raw),
+    }
     values = raw
     if objective["mode"] == "health":
         weight, overall = float(objective["health_weight"]), _measured("overall_health", measured["health"]["overall"])

@@ -63,8 +63,9 @@ def _compare(before: dict[str, float], after: dict[str, float], tolerance: float
     width = max([len("metric"), *map(len, names)]) + 2  # long names (test/f1_macro_per_class...) stay aligned
     print(f"{'metric':<{width}}{'original':>14}{'reproduced':>14}  match")
     for name in names:
-        print(f"{name:<{width}}{_number(before[name])}{_number(after[name])}  "
-              f"{'yes' if name not in mismatched else 'NO'}")
+        print(
+            f"{name:<{width}}{_number(before[name])}{_number(after[name])}  {'yes' if name not in mismatched else 'NO'}"
+        )
     test_names = [n for n in names if n.startswith("test/")]
     verdict = "identical" if not mismatched else f"DIFFERENT ({', '.join(mismatched)})"
     print(f"reproduced in {new_dir}: {len(names)} metrics ({len(test_names)} test) {verdict}")

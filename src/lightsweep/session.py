@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Measured:
-    config: dict[str, Any]                                   # the config as it ran (finders' values in)
+    config: dict[str, Any]  # the config as it ran (finders' values in)
     metrics: dict[str, float] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
-    record: dict[str, Any] = field(default_factory=dict)     # what else run.json gets (callbacks' records...)
+    record: dict[str, Any] = field(default_factory=dict)  # what else run.json gets (callbacks' records...)
     objective: float | list[float] | None = None
     pruned: bool = False
 
@@ -70,14 +70,20 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
     from lightsweep.validate import check_devices
 
     quiet_lightning()
-    check_devices(config["trainer"], torch.cuda.is_available(),
-                  torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    check_devices(
+        config["trainer"], torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    )
     L.seed_everything(config["seed"], workers=True, verbose=False)
     datamodule = build(config["dataset"], where="dataset")
     datamodule.prepare_data()
     datamodule.setup("fit")
-    model = build(config["model"], recursive=False, where="model", input_shape=datamodule.input_shape,
-                  num_classes=datamodule.num_classes)
+    model = build(
+        config["model"],
+        recursive=False,
+        where="model",
+        input_shape=datamodule.input_shape,
+        num_classes=datamodule.num_classes,
+    )
     if config["trainer"].get("max_epochs") is None and config["trainer"].get("max_steps", -1) == -1:
         config["trainer"].update(model.default_budget(datamodule))  # no budget given: the model's own
     timer, finished = EpochTimer(), FinishedEpochs()
@@ -91,8 +97,9 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
     measured.record.update(precision=trainer.precision, world_size=trainer.world_size)
     started = time.perf_counter()
     try:
-        _stoppable(trainer, finished, measured, trainer.fit, model, datamodule=datamodule,
-                   ckpt_path=config.get("ckpt_path"))
+        _stoppable(
+            trainer, finished, measured, trainer.fit, model, datamodule=datamodule, ckpt_path=config.get("ckpt_path")
+        )
     finally:
         measured.timings["train_s"] = time.perf_counter() - started
         measured.timings["epoch_s"] = timer.epoch_seconds()
@@ -104,7 +111,7 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
                 _set_dotted(config, key, value)
     measured.record["epochs_trained"] = trainer.current_epoch
     if measured.record.get("pruned_at_epoch") is not None:  # the sweep's pruner stopped this trial:
-        measured.pruned = True                               # no objective, so no test either
+        measured.pruned = True  # no objective, so no test either
         measured.metrics.update(_scalars(trainer.callback_metrics))
         return measured
 
@@ -112,8 +119,9 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
     measured.metrics.update(epoch_metrics)
     measured.record["tested_weights"] = test_ckpt or "last"
     started = time.perf_counter()
-    _stoppable(trainer, finished, measured, trainer.test, model, datamodule=datamodule, ckpt_path=test_ckpt,
-               verbose=False)
+    _stoppable(
+        trainer, finished, measured, trainer.test, model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False
+    )
     measured.timings["test_s"] = time.perf_counter() - started
     measured.metrics.update(_scalars(trainer.callback_metrics))
     so_far = {**measured.record, "metrics": measured.metrics, "timings": measured.timings}
@@ -145,8 +153,9 @@ def _weights_to_test(trainer: Any, test_ckpt: str) -> tuple[str | None, dict[str
     if ranked:
         return checkpoint.best_model_path, {k: v for k, v in ranked.items() if k != "epoch"}, int(ranked["epoch"])
     if test_ckpt == "best" and checkpoint is not None and checkpoint.best_model_path:
-        log.warning("Testing the final weights: the epoch of %s is not recorded in its checkpoint.",
-                    checkpoint.best_model_path)
+        log.warning(
+            "Testing the final weights: the epoch of %s is not recorded in its checkpoint.", checkpoint.best_model_path
+        )
     last_epoch = trainer.current_epoch - 1 if trainer.current_epoch else None  # not known after ddp_spawn
     return None, _scalars(trainer.callback_metrics), last_epoch
 

@@ -23,7 +23,7 @@ from lightsweep.runinfo import RUN_JSON, git_sha, now_iso, versions, write_json_
 
 @dataclass
 class RunResult:
-    status: str                      # ok | pruned (stopped by a sweep's pruner) | failed | interrupted
+    status: str  # ok | pruned (stopped by a sweep's pruner) | failed | interrupted
     run_dir: Path
     metrics: dict[str, float] = field(default_factory=dict)
     objective: float | list[float] | None = None  # a list for a multi-objective (list) objective.name
@@ -62,8 +62,12 @@ def run(cfg: DictConfig) -> RunResult:
             record.update(measured.record, config=measured.config)
             result.metrics, result.timings, result.objective = measured.metrics, measured.timings, measured.objective
         record.update(
-            status=result.status, metrics=result.metrics, objective=result.objective,
-            model_family=result.model_family, timings=result.timings, finished=now_iso(),
+            status=result.status,
+            metrics=result.metrics,
+            objective=result.objective,
+            model_family=result.model_family,
+            timings=result.timings,
+            finished=now_iso(),
         )
         record.setdefault("config", OmegaConf.to_container(cfg, resolve=False))
         write_json_atomic(run_dir / RUN_JSON, record)
@@ -121,10 +125,14 @@ def main(cfg: DictConfig) -> float | list[float] | str | None:
 def _summarise(result: RunResult) -> None:
     """What a user reads at the end of a run: the outcome, then where its record and plots are (machines
     read run.json)."""
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if k in ("val/acc", "test/acc", "test/f1_macro"))
+    shown = ", ".join(
+        f"{k} {v:.4f}" for k, v in result.metrics.items() if k in ("val/acc", "test/acc", "test/f1_macro")
+    )
     objective = result.objective if not isinstance(result.objective, float) else round(result.objective, 4)
-    lines = [f"{result.status}: {result.model_family}, {shown}; objective {objective}",
-             f"run dir: {result.run_dir} (run.json: metrics, health, efficiency, config)"]
+    lines = [
+        f"{result.status}: {result.model_family}, {shown}; objective {objective}",
+        f"run dir: {result.run_dir} (run.json: metrics, health, efficiency, config)",
+    ]
     plots = sorted(p.name for p in (result.run_dir / "plots").glob("*.png"))
     if plots:
         lines.append(f"plots: {result.run_dir / 'plots'}/ {', '.join(plots)}")

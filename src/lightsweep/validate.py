@@ -23,8 +23,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if len(found) == 1:
         raise ConfigError(found[0])
     if found:
-        raise ConfigError(f"{len(found)} problems in the config: " + " ".join(
-            f"({i}) {problem}" for i, problem in enumerate(found, 1)))
+        raise ConfigError(
+            f"{len(found)} problems in the config: "
+            + " ".join(f"({i}) {problem}" for i, problem in enumerate(found, 1))
+        )
 
 
 def problems(cfg: Mapping[str, Any]) -> list[str]:

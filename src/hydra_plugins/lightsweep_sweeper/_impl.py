@@ -29,16 +29,24 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from lightsweep.errors import ConfigError
+from lightsweep.sweep.study import INTERRUPTED, PRUNED, TRIAL_KEY, absolute_storage, open_storage, write_study_json
 
 from ._ctrl_c import CtrlCWatch
-from lightsweep.sweep.study import INTERRUPTED, PRUNED, TRIAL_KEY, absolute_storage, open_storage, write_study_json
 
 log = logging.getLogger(__name__)
 
 
 class LightsweepSweeperImpl(OptunaSweeperImpl):
-    def __init__(self, *stock_args: Any, sampler_spec: DictConfig, pruner: DictConfig, monitor: str | None,
-                 monitor_direction: str | None, spaces: DictConfig, report: bool) -> None:
+    def __init__(
+        self,
+        *stock_args: Any,
+        sampler_spec: DictConfig,
+        pruner: DictConfig,
+        monitor: str | None,
+        monitor_direction: str | None,
+        spaces: DictConfig,
+        report: bool,
+    ) -> None:
         super().__init__(*stock_args)
         self.sampler_spec = sampler_spec
         self.pruner_spec = OmegaConf.to_container(pruner, resolve=True)
@@ -70,14 +78,21 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         study.set_user_attr("monitor", self.monitor)
         study.set_user_attr("command", command)
         _fail_running_trials(study, "interrupted: left running by an earlier sweep")
-        write_study_json(self.sweep_dir, {
-            "study_name": study.study_name, "storage": storage_url, "directions": directions,
-            "objective": OmegaConf.to_container(self.config.objective, resolve=True),
-            "n_trials": self.n_trials,
-        })
-        log.info(f"Study {study.study_name} in {storage_url or 'memory'}: {_counted(study)} of "
-                 f"{self.n_trials} trials done; sampler {type(self.sampler).__name__}, "
-                 f"pruner {self.pruner_spec['_target_'].rsplit('.', 1)[-1]}, directions {directions}")
+        write_study_json(
+            self.sweep_dir,
+            {
+                "study_name": study.study_name,
+                "storage": storage_url,
+                "directions": directions,
+                "objective": OmegaConf.to_container(self.config.objective, resolve=True),
+                "n_trials": self.n_trials,
+            },
+        )
+        log.info(
+            f"Study {study.study_name} in {storage_url or 'memory'}: {_counted(study)} of "
+            f"{self.n_trials} trials done; sampler {type(self.sampler).__name__}, "
+            f"pruner {self.pruner_spec['_target_'].rsplit('.', 1)[-1]}, directions {directions}"
+        )
         with self.ctrl_c:
             try:
                 self._run_trials(study, space, fixed_params, fixed_overrides, len(directions))
@@ -95,8 +110,10 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         if interrupted or not isinstance(exc, Exception):
             _fail_running_trials(study, "interrupted: the sweep was stopped during this trial")
         if interrupted:
-            log.warning("Sweep interrupted: rerun the same command to resume it (the stopped trial is not "
-                        "counted towards n_trials).")
+            log.warning(
+                "Sweep interrupted: rerun the same command to resume it (the stopped trial is not "
+                "counted towards n_trials)."
+            )
             raise SystemExit(130) from exc  # the shell's code for a command stopped by SIGINT
         if isinstance(exc, Exception):
             self._write_report(storage_url)
@@ -111,8 +128,11 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
             return
         if best:
             values = best["values"]
-            shown = (f"{next(iter(values.values())):.4f}" if len(values) == 1
-                     else ", ".join(f"{name} {value:.4f}" for name, value in values.items()))
+            shown = (
+                f"{next(iter(values.values())):.4f}"
+                if len(values) == 1
+                else ", ".join(f"{name} {value:.4f}" for name, value in values.items())
+            )
             log.info(f"Best value {shown} (trial {best['number']}); run it again with:")
             log.info(best["command"] or "(its run dir is missing)")
 
@@ -125,11 +145,13 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         try:
             log.info(f"Report: {write_report(self.sweep_dir)}")
         except Exception as exc:
-            log.warning(f"Report not written ({type(exc).__name__}: {exc}); "
-                        f"retry with `lightsweep report {self.sweep_dir}`")
+            log.warning(
+                f"Report not written ({type(exc).__name__}: {exc}); retry with `lightsweep report {self.sweep_dir}`"
+            )
 
-    def _run_trials(self, study: optuna.Study, space: dict, fixed_params: dict, fixed_overrides: list[str],
-                    n_objectives: int) -> None:
+    def _run_trials(
+        self, study: optuna.Study, space: dict, fixed_params: dict, fixed_overrides: list[str], n_objectives: int
+    ) -> None:
         failures: list[str] = []
         remaining = self.n_trials - _counted(study)
         while remaining > 0:
@@ -150,8 +172,14 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
                 )
         self.ctrl_c.check()
 
-    def _launch(self, study: optuna.Study, trials: list[optuna.Trial], space: dict, fixed_params: dict,
-                fixed_overrides: list[str]) -> list[JobReturn | None]:
+    def _launch(
+        self,
+        study: optuna.Study,
+        trials: list[optuna.Trial],
+        space: dict,
+        fixed_params: dict,
+        fixed_overrides: list[str],
+    ) -> list[JobReturn | None]:
         """Run one batch of trials: one result (or None, a job the launcher lost) per trial."""
         try:
             overrides = self._configure_trials(trials, space, fixed_params, fixed_overrides)
@@ -178,8 +206,11 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         # SeedSequence mixes (seed, count) into an independent stream: seeds n and n+1 are not related.
         continued = int(np.random.SeedSequence(seed, spawn_key=(n_asked,)).generate_state(1)[0])
         log.info(f"Resuming after {n_asked} trials: sampler seed {seed} continued as {continued}")
-        return instantiate(self.sampler_spec, seed=continued,
-                           _execution_whitelist_=("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*"))
+        return instantiate(
+            self.sampler_spec,
+            seed=continued,
+            _execution_whitelist_=("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*"),
+        )
 
     def _search_space(self, arguments: list[str]) -> list[str]:
         """The family's space, then hydra.sweeper.params, then the command line (later entries win)."""
@@ -212,8 +243,10 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         objective = OmegaConf.to_container(self.config.objective, resolve=True)
         check_objective({"objective": objective, "callbacks": callbacks}, in_sweep=True)
         if isinstance(self.sampler, functools.partial):  # the stock grid sampler, built from the space later
-            raise ConfigError("hydra/sweeper/sampler=grid is not supported by the lightsweep sweeper: use tpe, "
-                              "random, cmaes or nsgaii (or hydra/sweeper=optuna for a grid).")
+            raise ConfigError(
+                "hydra/sweeper/sampler=grid is not supported by the lightsweep sweeper: use tpe, "
+                "random, cmaes or nsgaii (or hydra/sweeper=optuna for a grid)."
+            )
         if self.pruner_spec["_target_"].endswith("NopPruner"):
             return
         if len(directions) > 1:
@@ -221,8 +254,9 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
                 "Optuna cannot prune multi-objective studies: use hydra/sweeper/pruner=none with a list "
                 "objective (e.g. +sweep=efficiency), or a single objective.name to prune."
             )
-        self.monitor = pruning_monitor(names_of(objective["name"])[0], self.monitor, self.monitor_direction,
-                                       directions[0])
+        self.monitor = pruning_monitor(
+            names_of(objective["name"])[0], self.monitor, self.monitor_direction, directions[0]
+        )
         if not storage_url:
             raise ConfigError(
                 "pruning needs a study storage the jobs can reach, but hydra.sweeper.storage=null keeps it "

@@ -28,10 +28,10 @@ class MedianPrunerConfig(PrunerConfig):
     """Stop a trial whose metric is worse than the median of earlier trials at the same epoch."""
 
     _target_: str = "optuna.pruners.MedianPruner"
-    n_startup_trials: int = 5   # trials that always finish before pruning starts
-    n_warmup_steps: int = 0     # epochs of each trial that are never pruned
-    interval_steps: int = 1     # check every n epochs
-    n_min_trials: int = 1       # trials reported at an epoch before it can be compared
+    n_startup_trials: int = 5  # trials that always finish before pruning starts
+    n_warmup_steps: int = 0  # epochs of each trial that are never pruned
+    interval_steps: int = 1  # check every n epochs
+    n_min_trials: int = 1  # trials reported at an epoch before it can be compared
 
 
 @dataclass

@@ -35,6 +35,12 @@ class LightsweepSweeper(OptunaSweeper):
         from ._impl import LightsweepSweeperImpl
 
         self.sweeper = LightsweepSweeperImpl(
-            self.sweeper.sampler, *stock_args, sampler_spec=sampler, pruner=pruner, monitor=monitor,
-            monitor_direction=monitor_direction, spaces=spaces, report=report,
+            self.sweeper.sampler,
+            *stock_args,
+            sampler_spec=sampler,
+            pruner=pruner,
+            monitor=monitor,
+            monitor_direction=monitor_direction,
+            spaces=spaces,
+            report=report,
         )

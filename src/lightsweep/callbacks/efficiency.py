@@ -134,6 +134,9 @@ def _status_kb() -> dict[str, int] | None:
         lines = _STATUS.read_text().splitlines()
     except OSError:
         return None
-    values = {key: int(rest.split()[0]) for key, _, rest in (line.partition(":") for line in lines)
-              if key in ("VmHWM", "VmRSS")}
+    values = {
+        key: int(rest.split()[0])
+        for key, _, rest in (line.partition(":") for line in lines)
+        if key in ("VmHWM", "VmRSS")
+    }
     return values if len(values) == 2 else None

@@ -41,6 +41,7 @@ class SafeBatchSizeFinder(BatchSizeFinder):
         # init_val first. Steps are counted by real batch length, not by the attribute.
         lightning_setattr(pl_module, self._batch_arg_name, self._init_val)
         _reset_dataloaders(trainer)
+
         def measured_training_step(batch: Any, *args: Any, **kwargs: Any) -> Any:
             running["size"] = len(batch[0])
             return training_step(batch, *args, **kwargs)
@@ -67,8 +68,7 @@ class SafeBatchSizeFinder(BatchSizeFinder):
             lightning_setattr(pl_module, self._batch_arg_name, found)
             _reset_dataloaders(trainer)
         self.optimal_batch_size = found
-        self.report = {"initial": initial, "batch_size": found, "mode": self._mode,
-                       "sizes_that_ran": sorted(steps)}
+        self.report = {"initial": initial, "batch_size": found, "mode": self._mode, "sizes_that_ran": sorted(steps)}
         log.info(f"batch_size_finder: training with batch size {found} (configured {initial})")
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -105,8 +105,11 @@ class LearningRateSearch(LearningRateFinder):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.lr_find(trainer, pl_module)
         lr = self.optimal_lr.suggestion() if self.optimal_lr else None
-        self.report = {"suggested_lr": lr, "applied": lr is not None,
-                       "steps_tried": len(self.optimal_lr.results.get("lr", [])) if self.optimal_lr else 0}
+        self.report = {
+            "suggested_lr": lr,
+            "applied": lr is not None,
+            "steps_tried": len(self.optimal_lr.results.get("lr", [])) if self.optimal_lr else 0,
+        }
         if lr is None:  # too few points for a suggestion: keep the configured rate
             log.info("lr_finder: no suggestion (too few points); training with the configured learning rate")
             return

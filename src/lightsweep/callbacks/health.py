@@ -32,9 +32,7 @@ CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
 
 
 class HealthMonitor(L.Callback):
-    def __init__(
-        self, weights: Mapping[str, float] | None = None, probe_size: int = 64, max_probes: int = 20
-    ) -> None:
+    def __init__(self, weights: Mapping[str, float] | None = None, probe_size: int = 64, max_probes: int = 20) -> None:
         self.weights = dict(weights or scores.DEFAULT_WEIGHTS)
         scores.validate_weights(self.weights)
         self.probe_size, self.max_probes = probe_size, max_probes
@@ -66,7 +64,8 @@ class HealthMonitor(L.Callback):
         if self._grab_gradients and isinstance(pl_module, KnowsUnreachableWeights) and self._input_hook is None:
             shapes = self._step_input_shapes = []
             self._input_hook = probe.network(pl_module).register_forward_pre_hook(
-                lambda _module, inputs: shapes.append(inputs[0].shape))
+                lambda _module, inputs: shapes.append(inputs[0].shape)
+            )
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         if not self._grab_gradients:
@@ -75,8 +74,11 @@ class HealthMonitor(L.Callback):
         unreachable = self._unreachable_in_step(pl_module)
         layers, means = {}, {}
         for name, module in pl_module.named_modules():
-            grads = [_reachable(p.grad, unreachable.get(f"{name}.{key}" if name else key)).flatten()
-                     for key, p in module.named_parameters(recurse=False) if p.grad is not None]
+            grads = [
+                _reachable(p.grad, unreachable.get(f"{name}.{key}" if name else key)).flatten()
+                for key, p in module.named_parameters(recurse=False)
+                if p.grad is not None
+            ]
             if grads:
                 layers[name], stats = diagnostics.classify_gradient(torch.cat(grads).abs())
                 means[name] = stats["mean"]
@@ -86,8 +88,10 @@ class HealthMonitor(L.Callback):
         if not self._scheduled(trainer):
             return
         weights = diagnostics.weight_statistics(torch.cat([p.detach().flatten() for p in _trained(pl_module)]))
-        logged = {"health/dead_weight_share": weights["dead_share"],
-                  "health/saturated_weight_share": weights["saturated_share"]}
+        logged = {
+            "health/dead_weight_share": weights["dead_share"],
+            "health/saturated_weight_share": weights["saturated_share"],
+        }
         if self.gradient_layers:
             logged["health/gradient_health"] = scores.gradient_health(self.gradient_layers)
         if self._probe_dead_units(pl_module, trainer):
@@ -120,7 +124,8 @@ class HealthMonitor(L.Callback):
             "recommendations": scores.recommendations(components, overall) + _unused_advice(unused),
             "structurally_unused": unused,
             "gradient_status": diagnostics.overall_gradient_status(self.gradient_layers.values())
-            if self.gradient_layers else None,
+            if self.gradient_layers
+            else None,
             "gradient_layers": self.gradient_layers,
             "gradient_mean_abs": self.gradient_mean_abs,
             "dead_unit_ratio": dead,
@@ -155,8 +160,9 @@ class HealthMonitor(L.Callback):
         if not isinstance(pl_module, KnowsUnreachableWeights) or self._probe is None:
             return None
         shape = self._probe.shape
-        unused = diagnostics.structurally_unused(pl_module.unreachable_weights(shape),
-                                                 sum(p.numel() for p in _trained(pl_module)))
+        unused = diagnostics.structurally_unused(
+            pl_module.unreachable_weights(shape), sum(p.numel() for p in _trained(pl_module))
+        )
         if not unused["parameters"]:
             return None
         return {**unused, "input_shape": list(shape[1:]), "fix": pl_module.overrides_for(shape)}
@@ -212,7 +218,9 @@ def _unused_advice(unused: dict[str, Any] | None) -> list[str]:
     if unused is None:
         return []
     fix = f" Use {' '.join(unused['fix'])}: no layer then reaches past the input." if unused["fix"] else ""
-    return [f"{unused['parameter_share']:.0%} of the parameters ({unused['parameters']:,}) never see data: "
-            f"for inputs of shape {unused['input_shape']} they read only padding "
-            f"({len(unused['weights'])} weight tensors), so they get no gradient by construction; "
-            f"this is the model's shape for this input size, not a training problem.{fix}"]
+    return [
+        f"{unused['parameter_share']:.0%} of the parameters ({unused['parameters']:,}) never see data: "
+        f"for inputs of shape {unused['input_shape']} they read only padding "
+        f"({len(unused['weights'])} weight tensors), so they get no gradient by construction; "
+        f"this is the model's shape for this input size, not a training problem.{fix}"
+    ]

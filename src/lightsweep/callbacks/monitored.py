@@ -50,8 +50,9 @@ class MonitoredCheckpoint(callbacks.ModelCheckpoint):
             self.metrics_of = saved.get("callbacks", {}).get(self.state_key, {}).get("metrics_of", {})
         return self.metrics_of.get(path)
 
-    def _update_best_and_save(self, current: torch.Tensor, trainer: L.Trainer,
-                              monitor_candidates: dict[str, torch.Tensor]) -> None:
+    def _update_best_and_save(
+        self, current: torch.Tensor, trainer: L.Trainer, monitor_candidates: dict[str, torch.Tensor]
+    ) -> None:
         self._ranking = {name: float(value) for name, value in monitor_candidates.items() if name != "step"}
         super()._update_best_and_save(current, trainer, monitor_candidates)
 
@@ -94,15 +95,22 @@ class MonitoredCheckpoint(callbacks.ModelCheckpoint):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         """Ctrl-C while training: write last.ckpt now, so the run resumes from where it stopped."""
         super().on_exception(trainer, pl_module, exception)
-        if (isinstance(exception, KeyboardInterrupt) and trainer.state.fn == TrainerFn.FITTING
-                and not trainer.sanity_checking and self._last_global_step_saved != trainer.global_step):
+        if (
+            isinstance(exception, KeyboardInterrupt)
+            and trainer.state.fn == TrainerFn.FITTING
+            and not trainer.sanity_checking
+            and self._last_global_step_saved != trainer.global_step
+        ):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
         if stage == "fit" and self.monitor and not has_validation_loop(trainer, pl_module):
-            log.info("%s has no validation loop: checkpoints keep the final weights (last.ckpt), not the best %s.",
-                     type(pl_module).__name__, self.monitor)
+            log.info(
+                "%s has no validation loop: checkpoints keep the final weights (last.ckpt), not the best %s.",
+                type(pl_module).__name__,
+                self.monitor,
+            )
             self.monitor, self.save_top_k, self.save_last = None, 0, True
             self._every_n_epochs = 0  # no per-epoch writes; on_train_end saves last.ckpt once
 
@@ -116,8 +124,11 @@ class MonitoredEarlyStopping(callbacks.EarlyStopping):
         super().setup(trainer, pl_module, stage)
         self.active = has_validation_loop(trainer, pl_module)
         if stage == "fit" and not self.active:
-            log.info("%s has no validation loop: early stopping on %s is off for this run.",
-                     type(pl_module).__name__, self.monitor)
+            log.info(
+                "%s has no validation loop: early stopping on %s is off for this run.",
+                type(pl_module).__name__,
+                self.monitor,
+            )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.active:

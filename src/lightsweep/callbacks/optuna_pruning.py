@@ -15,10 +15,10 @@ log = logging.getLogger(__name__)
 
 class OptunaPruning(L.Callback):
     def __init__(self, storage: str, study_name: str, trial_number: int, monitor: str) -> None:
-        self.storage = storage          # the study's storage URL (a file or server every job can reach)
+        self.storage = storage  # the study's storage URL (a file or server every job can reach)
         self.study_name = study_name
         self.trial_number = trial_number
-        self.monitor = monitor          # metric reported each epoch (the sweeper checked it improves like the study)
+        self.monitor = monitor  # metric reported each epoch (the sweeper checked it improves like the study)
         self.pruned_at_epoch: int | None = None
         self._trial: Any = None
         self._reported = 0
@@ -41,8 +41,10 @@ class OptunaPruning(L.Callback):
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._reported:  # e.g. TimeHUT: its val/acc is measured after training, not per epoch
-            log.warning(f"pruning: no {self.monitor!r} was logged during training, so trial "
-                        f"{self.trial_number} could not be pruned")
+            log.warning(
+                f"pruning: no {self.monitor!r} was logged during training, so trial "
+                f"{self.trial_number} could not be pruned"
+            )
 
     def run_record(self) -> dict[str, Any]:
         return {"pruned_at_epoch": self.pruned_at_epoch}

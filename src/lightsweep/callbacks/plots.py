@@ -32,14 +32,17 @@ class PlotWriter(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._health = next((c for c in trainer.callbacks if isinstance(c, HealthMonitor)), None)
         if self._health is None:
-            raise ConfigError("callbacks.plots draws what the health callback records: add it, "
-                              "e.g. callbacks=[model_checkpoint,health,plots] (callbacks=default has both).")
+            raise ConfigError(
+                "callbacks.plots draws what the health callback records: add it, "
+                "e.g. callbacks=[model_checkpoint,health,plots] (callbacks=default has both)."
+            )
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._predictions, self._targets = [], []
         if probe.network(pl_module) is pl_module:  # the module's own forward gives class logits
             self._hook = pl_module.register_forward_hook(
-                lambda _m, _i, out: self._predictions.append(out.detach().argmax(-1).cpu()))
+                lambda _m, _i, out: self._predictions.append(out.detach().argmax(-1).cpu())
+            )
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         if self._hook is not None:
@@ -58,13 +61,20 @@ class PlotWriter(L.Callback):
             files.append(plots.learning_curves(health["curves"], onset, self.dirpath / "learning_curves.png", self.dpi))
             measured = {name: score for name, score in health["components"].items() if score is not None}
             if health["overall"] is not None:  # the radar's axes: the measured components only
-                files.append(plots.health_radar(measured, health["overall"], self.dirpath / "health_radar.png",
-                                                self.dpi))
+                files.append(
+                    plots.health_radar(measured, health["overall"], self.dirpath / "health_radar.png", self.dpi)
+                )
             else:
                 skipped["health_radar"] = "no weighted health component was measured"
             if health["gradient_mean_abs"]:
-                files.append(plots.gradient_flow(health["gradient_mean_abs"], health["gradient_layers"],
-                                                 self.dirpath / "gradient_flow.png", self.dpi))
+                files.append(
+                    plots.gradient_flow(
+                        health["gradient_mean_abs"],
+                        health["gradient_layers"],
+                        self.dirpath / "gradient_flow.png",
+                        self.dpi,
+                    )
+                )
             if health["dead_units_by_layer"]:
                 files.append(plots.dead_units(health["dead_units_by_layer"], self.dirpath / "dead_units.png", self.dpi))
             else:
@@ -77,8 +87,9 @@ class PlotWriter(L.Callback):
             files.append(plots.confusion_matrix(matrix, self.dirpath / "confusion_matrix.png", self.dpi))
         else:
             skipped["confusion_matrix"] = f"{type(pl_module).__name__} does not predict classes in its forward()"
-        self.report.update(dir=str(self.dirpath), files=[p.name for p in files],
-                           skipped=skipped, seconds=time.perf_counter() - started)
+        self.report.update(
+            dir=str(self.dirpath), files=[p.name for p in files], skipped=skipped, seconds=time.perf_counter() - started
+        )
 
     def run_record(self) -> dict[str, Any]:
         """What run() adds to run.json. run() collects records after fit, before testing, so this is the

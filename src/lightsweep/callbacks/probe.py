@@ -1,16 +1,17 @@
 """The network a callback probes with a fixed input batch, and where its units' activations are read.
 
 Each model family names the network to probe (probe_network(): classifiers themselves; TimeHUT, which has
-no forward and trains its `encoder` with a contrastive loss, its encoder). Units are read after every activation module (conv channels,
-linear units), from LSTM outputs, and at TimeHUT's functional GELUs (each residual block applies GELU to
-its input and to its first conv's output). Signed outputs (tanh, LSTM states) are read as magnitudes:
-a unit that is always negative still carries information; one that is always zero does not."""
+no forward and trains its `encoder` with a contrastive loss, its encoder). Units are read after every
+activation module (conv channels, linear units), from LSTM outputs, and at TimeHUT's functional GELUs (each
+residual block applies GELU to its input and to its first conv's output). Signed outputs (tanh, LSTM
+states) are read as magnitudes: a unit that is always negative still carries information; one that is
+always zero does not."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import torch

@@ -61,4 +61,3 @@ class EpochProgress(ProgressBar):
             self._width = len(line)
         elif last or (epoch + 1) % max(1, math.ceil(total / LOGGED_LINES)) == 0:
             log.info(line)
-

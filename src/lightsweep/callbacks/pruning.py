@@ -45,9 +45,14 @@ class ScheduledPruning(ModelPruning):
                 "set callbacks.model_pruning.use_global_unstructured=false (and pruning_dim, e.g. 0)."
             )
         super().__init__(
-            pruning_fn, amount=self._amount, use_global_unstructured=use_global_unstructured,
-            pruning_dim=pruning_dim, pruning_norm=pruning_norm, parameter_names=["weight"],
-            use_lottery_ticket_hypothesis=False, make_pruning_permanent=True,
+            pruning_fn,
+            amount=self._amount,
+            use_global_unstructured=use_global_unstructured,
+            pruning_dim=pruning_dim,
+            pruning_norm=pruning_norm,
+            parameter_names=["weight"],
+            use_lottery_ticket_hypothesis=False,
+            make_pruning_permanent=True,
         )
         self.sparsity, self.start_epoch, self.end_epoch = sparsity, start_epoch, end_epoch
         self.report: dict[str, Any] = {}
@@ -122,4 +127,3 @@ class ScheduledPruning(ModelPruning):
         with FlopCounterMode(display=False) as counter:
             probe.run(self._net, self._inputs)
         return counter.get_total_flops()
-

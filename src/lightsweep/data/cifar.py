@@ -16,8 +16,11 @@ from lightsweep.errors import ConfigError
 # What a batch pickle may reference: numpy's array reconstruction, nothing else (pickles can run code).
 # _codecs.encode is how Python 3 writes bytes at the official files' protocol 2 (a re-saved copy).
 SAFE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
 }
 
 
@@ -63,8 +66,12 @@ class CifarDataModule(ImageDataModule):
             raw = _read_members(where, self.folder, names)
         x_y = {name: read_batch(raw[name], self.label_key, f"{where}/{name}") for name in names}
         train = [x_y[name] for name in self.train_batches]
-        return {"x_train": np.concatenate([x for x, _ in train]), "y_train": np.concatenate([y for _, y in train]),
-                "x_test": x_y[self.test_batch][0], "y_test": x_y[self.test_batch][1]}
+        return {
+            "x_train": np.concatenate([x for x, _ in train]),
+            "y_train": np.concatenate([y for _, y in train]),
+            "x_test": x_y[self.test_batch][0],
+            "y_test": x_y[self.test_batch][1],
+        }
 
 
 def _read_members(archive: Path, folder: str, names: tuple[str, ...]) -> dict[str, bytes]:

@@ -49,14 +49,19 @@ class GTSRBDataModule(ImageDataModule):
         if self.unpacked_sources():
             return self.data_dir / TRAIN_IMAGES, self.data_dir / TEST_IMAGES, self.data_dir / TEST_GT
         try:
-            opened = {name: stack.enter_context(zipfile.ZipFile(self.data_dir / name))
-                      for name in (TRAIN_ZIP, TEST_ZIP, TEST_GT_ZIP)}
+            opened = {
+                name: stack.enter_context(zipfile.ZipFile(self.data_dir / name))
+                for name in (TRAIN_ZIP, TEST_ZIP, TEST_GT_ZIP)
+            }
         except zipfile.BadZipFile as exc:
             raise ConfigError(
                 f"dataset {self.name}: a file in {self.data_dir} is not a zip ({exc}); delete it to download it again."
             ) from exc
-        return (zipfile.Path(opened[TRAIN_ZIP], TRAIN_IMAGES + "/"), zipfile.Path(opened[TEST_ZIP], TEST_IMAGES + "/"),
-                zipfile.Path(opened[TEST_GT_ZIP], TEST_GT))
+        return (
+            zipfile.Path(opened[TRAIN_ZIP], TRAIN_IMAGES + "/"),
+            zipfile.Path(opened[TEST_ZIP], TEST_IMAGES + "/"),
+            zipfile.Path(opened[TEST_GT_ZIP], TEST_GT),
+        )
 
     def decode(self) -> dict[str, np.ndarray]:
         with ExitStack() as stack:
@@ -66,8 +71,12 @@ class GTSRBDataModule(ImageDataModule):
                 raise ConfigError(f"dataset {self.name}: no class folders in {train_root}.")
             train = [self._read_annotated(d, d / f"GT-{d.name}.csv") for d in class_dirs]
             x_test, y_test = self._read_annotated(test_root, test_annotations)
-        return {"x_train": np.concatenate([x for x, _ in train]), "y_train": np.concatenate([y for _, y in train]),
-                "x_test": x_test, "y_test": y_test}
+        return {
+            "x_train": np.concatenate([x for x, _ in train]),
+            "y_train": np.concatenate([y for _, y in train]),
+            "x_test": x_test,
+            "y_test": y_test,
+        }
 
     def _read_annotated(self, folder: Any, annotations: Any) -> tuple[np.ndarray, np.ndarray]:
         """The images an annotation CSV lists (in `folder`), as uint8 (N, 3, size, size), and their classes."""

@@ -61,8 +61,9 @@ def read_raw_corpus(source: Path) -> dict[str, np.ndarray]:
             f"(aclImdb/<train|test>/<pos|neg>/<id>_<rating>.txt); get the official {RAW_URL}."
         )
     ordered = {split: sorted(found) for split, found in reviews.items()}
-    return corpus_from_texts({split: ([text for _, _, text in found], [label for label, _, _ in found])
-                              for split, found in ordered.items()})
+    return corpus_from_texts(
+        {split: ([text for _, _, text in found], [label for label, _, _ in found]) for split, found in ordered.items()}
+    )
 
 
 def read_tfds_corpus(name: str, tfds_dir: Path, cache_dir: Path) -> dict[str, np.ndarray]:
@@ -71,8 +72,12 @@ def read_tfds_corpus(name: str, tfds_dir: Path, cache_dir: Path) -> dict[str, np
 
     def decode() -> dict[str, np.ndarray]:
         arrays = read_tfds(name, tfds_dir, {"text": "x", "label": "y"})
-        return corpus_from_texts({split: ([text.decode("utf-8") for text in arrays[f"x_{split}"]], arrays[f"y_{split}"])
-                                  for split in ("train", "test")})
+        return corpus_from_texts(
+            {
+                split: ([text.decode("utf-8") for text in arrays[f"x_{split}"]], arrays[f"y_{split}"])
+                for split in ("train", "test")
+            }
+        )
 
     sources = prepared_files(name, tfds_dir)
     if not sources:
@@ -82,10 +87,19 @@ def read_tfds_corpus(name: str, tfds_dir: Path, cache_dir: Path) -> dict[str, np
 
 class ImdbDataModule(TextDataModule):
     def __init__(
-        self, data_dir: str, format: Literal["raw", "keras"] = "raw", source: Literal["files", "tfds"] = "files",
-        tfds_name: str = "imdb_reviews", tfds_dir: str | None = None, cache_dir: str | None = None,
-        vocab_size: int = 10000, seq_len: int = 500, truncating: Literal["pre", "post"] = "pre", batch_size: int = 64,
-        val_fraction: float = 0.1, split_seed: int = 0,
+        self,
+        data_dir: str,
+        format: Literal["raw", "keras"] = "raw",
+        source: Literal["files", "tfds"] = "files",
+        tfds_name: str = "imdb_reviews",
+        tfds_dir: str | None = None,
+        cache_dir: str | None = None,
+        vocab_size: int = 10000,
+        seq_len: int = 500,
+        truncating: Literal["pre", "post"] = "pre",
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
     ) -> None:
         """`cache_dir` holds the decoded corpus (None: beside the files in `data_dir`)."""
         super().__init__(vocab_size, seq_len, truncating, batch_size, val_fraction, split_seed)

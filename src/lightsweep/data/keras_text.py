@@ -60,8 +60,10 @@ def keras_split(documents: np.ndarray, labels: np.ndarray) -> dict[str, tuple[np
     order = np.arange(len(documents))
     np.random.RandomState(KERAS_SPLIT_SEED).shuffle(order)
     cut = int(len(documents) * (1 - KERAS_TEST_SPLIT))
-    return {"train": (documents[order[:cut]], labels[order[:cut]]),
-            "test": (documents[order[cut:]], labels[order[cut:]])}
+    return {
+        "train": (documents[order[:cut]], labels[order[:cut]]),
+        "test": (documents[order[cut:]], labels[order[cut:]]),
+    }
 
 
 def read_word_index(path: Path) -> list[str]:

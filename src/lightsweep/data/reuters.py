@@ -84,17 +84,28 @@ def read_sgml_corpus(source: Path) -> dict[str, np.ndarray]:
         )
     label = {name: i for i, name in enumerate(names)}
     kept = {split: sorted(story for story in found if story[1] in label) for split, found in stories.items()}
-    corpus = corpus_from_texts({split: ([text for _, _, text in found], [label[topic] for _, topic, _ in found])
-                                for split, found in kept.items()})
+    corpus = corpus_from_texts(
+        {
+            split: ([text for _, _, text in found], [label[topic] for _, topic, _ in found])
+            for split, found in kept.items()
+        }
+    )
     corpus["label_names"] = pack_words(names)
     return corpus
 
 
 class ReutersDataModule(TextDataModule):
     def __init__(
-        self, data_dir: str, format: Literal["keras", "sgml"] = "keras", vocab_size: int = 10000,
-        seq_len: int = 1000, truncating: Literal["pre", "post"] = "pre", batch_size: int = 64,
-        val_fraction: float = 0.1, split_seed: int = 0, cache_dir: str | None = None,
+        self,
+        data_dir: str,
+        format: Literal["keras", "sgml"] = "keras",
+        vocab_size: int = 10000,
+        seq_len: int = 1000,
+        truncating: Literal["pre", "post"] = "pre",
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        cache_dir: str | None = None,
     ) -> None:
         """`cache_dir` holds the decoded corpus (None: beside the files in `data_dir`)."""
         super().__init__(vocab_size, seq_len, truncating, batch_size, val_fraction, split_seed)

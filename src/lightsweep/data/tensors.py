@@ -45,9 +45,7 @@ def stratified_split(
     """(x_keep, y_keep, x_held, y_held): `fraction` of the samples held out, class proportions kept."""
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"dataset.{what}={fraction!r} must be between 0 and 1 (exclusive), e.g. 0.1.")
-    x_keep, x_held, y_keep, y_held = train_test_split(
-        x, y, test_size=fraction, random_state=seed, stratify=y
-    )
+    x_keep, x_held, y_keep, y_held = train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
     return x_keep, y_keep, x_held, y_held
 
 
@@ -105,9 +103,7 @@ class InMemoryDataModule(L.LightningDataModule):
         return self.splits[split]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.on_device(split), batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch
-        )
+        return DataLoader(self.on_device(split), batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

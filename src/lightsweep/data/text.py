@@ -25,8 +25,13 @@ class TextDataModule(InMemoryDataModule):
     modality = "text"
 
     def __init__(
-        self, vocab_size: int = 10000, seq_len: int = 500, truncating: Literal["pre", "post"] = "pre",
-        batch_size: int = 64, val_fraction: float = 0.1, split_seed: int = 0,
+        self,
+        vocab_size: int = 10000,
+        seq_len: int = 500,
+        truncating: Literal["pre", "post"] = "pre",
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
     ) -> None:
         super().__init__(batch_size=batch_size, val_fraction=val_fraction, split_seed=split_seed)
         self.max_vocab_size, self.seq_len, self.truncating = vocab_size, seq_len, truncating
@@ -83,7 +88,11 @@ class LengthBucketBatchSampler(BatchSampler):
     are served in random order. Every text is used once per epoch, as with plain shuffling."""
 
     def __init__(
-        self, sampler: Sampler[int], batch_size: int, lengths: torch.Tensor, pool_batches: int = 50,
+        self,
+        sampler: Sampler[int],
+        batch_size: int,
+        lengths: torch.Tensor,
+        pool_batches: int = 50,
         drop_last: bool = False,
     ) -> None:
         super().__init__(sampler, batch_size, drop_last)
@@ -94,7 +103,8 @@ class LengthBucketBatchSampler(BatchSampler):
         batches = []
         for pool in indices.split(self.batch_size * self.pool_batches):
             pool = pool[torch.argsort(self.lengths[pool], stable=True)]
-            batches += [b.tolist() for b in pool.split(self.batch_size)
-                        if len(b) == self.batch_size or not self.drop_last]
+            batches += [
+                b.tolist() for b in pool.split(self.batch_size) if len(b) == self.batch_size or not self.drop_last
+            ]
         for position in torch.randperm(len(batches)).tolist():
             yield batches[position]

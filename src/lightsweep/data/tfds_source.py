@@ -39,8 +39,11 @@ def read_tfds(name: str, tfds_dir: str | Path, columns: Mapping[str, str]) -> di
     arrays = {}
     for split in SPLITS:
         source = sources[split]
-        records = [r for start in range(0, len(source), CHUNK)
-                   for r in source.__getitems__(range(start, min(start + CHUNK, len(source))))]
+        records = [
+            r
+            for start in range(0, len(source), CHUNK)
+            for r in source.__getitems__(range(start, min(start + CHUNK, len(source))))
+        ]
         for feature, prefix in columns.items():
             if records and feature not in records[0]:
                 raise ConfigError(

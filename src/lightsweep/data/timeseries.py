@@ -30,15 +30,44 @@ DOWNLOAD_TIMEOUT_S = 60
 
 # The UCR 2018 sets that the archive stores un-normalised; TS2Vec z-scores them with one global train
 # mean/std. Every other UCR set is already z-normalised per series and is used as stored.
-NOT_PRE_NORMALISED_UCR = frozenset({
-    "AllGestureWiimoteX", "AllGestureWiimoteY", "AllGestureWiimoteZ", "BME", "Chinatown", "Crop",
-    "EOGHorizontalSignal", "EOGVerticalSignal", "Fungi", "GestureMidAirD1", "GestureMidAirD2",
-    "GestureMidAirD3", "GesturePebbleZ1", "GesturePebbleZ2", "GunPointAgeSpan", "GunPointMaleVersusFemale",
-    "GunPointOldVersusYoung", "HouseTwenty", "InsectEPGRegularTrain", "InsectEPGSmallTrain",
-    "MelbournePedestrian", "PickupGestureWiimoteZ", "PigAirwayPressure", "PigArtPressure", "PigCVP", "PLAID",
-    "PowerCons", "Rock", "SemgHandGenderCh2", "SemgHandMovementCh2", "SemgHandSubjectCh2",
-    "ShakeGestureWiimoteZ", "SmoothSubspace", "UMD",
-})
+NOT_PRE_NORMALISED_UCR = frozenset(
+    {
+        "AllGestureWiimoteX",
+        "AllGestureWiimoteY",
+        "AllGestureWiimoteZ",
+        "BME",
+        "Chinatown",
+        "Crop",
+        "EOGHorizontalSignal",
+        "EOGVerticalSignal",
+        "Fungi",
+        "GestureMidAirD1",
+        "GestureMidAirD2",
+        "GestureMidAirD3",
+        "GesturePebbleZ1",
+        "GesturePebbleZ2",
+        "GunPointAgeSpan",
+        "GunPointMaleVersusFemale",
+        "GunPointOldVersusYoung",
+        "HouseTwenty",
+        "InsectEPGRegularTrain",
+        "InsectEPGSmallTrain",
+        "MelbournePedestrian",
+        "PickupGestureWiimoteZ",
+        "PigAirwayPressure",
+        "PigArtPressure",
+        "PigCVP",
+        "PLAID",
+        "PowerCons",
+        "Rock",
+        "SemgHandGenderCh2",
+        "SemgHandMovementCh2",
+        "SemgHandSubjectCh2",
+        "ShakeGestureWiimoteZ",
+        "SmoothSubspace",
+        "UMD",
+    }
+)
 # aeon's UnitTest set is Chinatown's train set plus 22 of its test series: raw counts, so it is z-scored too.
 Z_SCORED_UCR = NOT_PRE_NORMALISED_UCR | {"UnitTest"}
 
@@ -135,8 +164,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         # TS2Vec: shuffled, drop_last (so the contrastive loss never sees a 1-sample batch), batch <= N.
         return DataLoader(
-            TensorBatches(self.fit_x), batch_size=min(self.batch_size, len(self.fit_x)), shuffle=True,
-            drop_last=True, collate_fn=keep_batch,
+            TensorBatches(self.fit_x),
+            batch_size=min(self.batch_size, len(self.fit_x)),
+            shuffle=True,
+            drop_last=True,
+            collate_fn=keep_batch,
         )
 
     def test_dataloader(self) -> list[DataLoader]:
@@ -230,9 +262,7 @@ def encode_labels(labels: np.ndarray, classes: list[str], path: Path) -> np.ndar
     return np.array([index[label] for label in labels], dtype=np.int64)
 
 
-def normalise(
-    x_train: np.ndarray, x_test: np.ndarray, archive: str, name: str
-) -> tuple[np.ndarray, np.ndarray]:
+def normalise(x_train: np.ndarray, x_test: np.ndarray, archive: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Train statistics applied to both splits: UEA per channel (StandardScaler over every train
     timestamp, NaN ignored); UCR one global scalar for the raw-valued sets only."""
     if archive == "UEA":

@@ -18,7 +18,7 @@ import numpy as np
 
 from lightsweep.errors import ConfigError
 
-PAD, OOV = 0, 1           # reserved ids: padding, and every word outside the vocabulary
+PAD, OOV = 0, 1  # reserved ids: padding, and every word outside the vocabulary
 RESERVED = 2
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.I)
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # letters/digits, with inner apostrophes (don't, o'neil)

@@ -87,7 +87,7 @@ def read_arff(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError(f"{path}: holds no series.")
     fields = records.dtype.names
     labels = np.array([_decode(v) for v in records[fields[-1]]], dtype=str)
-    if len(fields) == 2 and records.dtype[fields[0]] == object:  # relational: one (D, T) block per case
+    if len(fields) == 2 and records.dtype[fields[0]] == np.dtype(object):  # relational: one (D, T) block per case
         cases = [np.array(case.tolist(), dtype=np.float64).T for case in records[fields[0]]]
         return _pad_and_stack(cases), labels
     values = np.array(records[list(fields[:-1])].tolist(), dtype=np.float64)

@@ -54,7 +54,7 @@ def classify_gradient(grad_abs_values: torch.Tensor) -> tuple[str, dict[str, flo
 
 
 def overall_gradient_status(statuses: Iterable[str]) -> str:
-    """"healthy" if every layer is healthy, else the worst status present (exploding > vanishing > dead)."""
+    """ "healthy" if every layer is healthy, else the worst status present (exploding > vanishing > dead)."""
     present = set(statuses)
     unknown = present - set(GRADIENT_STATUSES)
     if unknown:

@@ -172,8 +172,9 @@ def recommendations(components: Mapping[str, float | None], overall: float | Non
     measured = sum(components[name] is not None for name in COMPONENTS)
     scope = "" if measured == len(COMPONENTS) else f" ({measured} of {len(COMPONENTS)} components measured)"
     if overall < URGENT_OVERALL:
-        advice.append(f"URGENT: overall health{scope} is {overall:.2f}; "
-                      "fix the issues above before trusting this model.")
+        advice.append(
+            f"URGENT: overall health{scope} is {overall:.2f}; fix the issues above before trusting this model."
+        )
     elif overall < OPTIMAL_OVERALL:
         advice.append(f"Overall health{scope} is {overall:.2f}, below optimal; address the issues above.")
     return advice

@@ -23,7 +23,9 @@ def make_optimizer(spec: Mapping[str, Any], params) -> torch.optim.Optimizer:
     target = str(spec.get("_target_", ""))
     optimizer_class = getattr(torch.optim, target.removeprefix("torch.optim."), None)
     if not target.startswith("torch.optim.") or not isinstance(optimizer_class, type):
-        raise ConfigError(f"model.optimizer._target_={target!r} is not a torch.optim optimizer (e.g. torch.optim.Adam).")
+        raise ConfigError(
+            f"model.optimizer._target_={target!r} is not a torch.optim optimizer (e.g. torch.optim.Adam)."
+        )
     settings = {k: v for k, v in spec.items() if not (k.startswith("_") and k.endswith("_"))}
     return optimizer_class(params, **settings)
 

@@ -32,8 +32,16 @@ def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 class TextLSTM(nn.Module):
     def __init__(
-        self, vocab_size: int, num_classes: int, embedding_dim: int, lstm_units: int, bidirectional: bool,
-        lstm_layers: int, hidden_units: Sequence[int], dropout: float, pooling: str = "max",
+        self,
+        vocab_size: int,
+        num_classes: int,
+        embedding_dim: int,
+        lstm_units: int,
+        bidirectional: bool,
+        lstm_layers: int,
+        hidden_units: Sequence[int],
+        dropout: float,
+        pooling: str = "max",
     ) -> None:
         super().__init__()
         self.pooling = pooling
@@ -114,8 +122,17 @@ class LSTMClassifier(Classifier):
 
     def _build(self, vocab_size: int) -> None:
         h = self.hparams
-        self.net = TextLSTM(vocab_size, h.num_classes, h.embedding_dim, h.lstm_units, h.bidirectional,
-                            h.lstm_layers, h.hidden_units, h.dropout, h.pooling)
+        self.net = TextLSTM(
+            vocab_size,
+            h.num_classes,
+            h.embedding_dim,
+            h.lstm_units,
+            h.bidirectional,
+            h.lstm_layers,
+            h.hidden_units,
+            h.dropout,
+            h.pooling,
+        )
         self.hparams["vocab_size"] = vocab_size  # saved with checkpoints: load_from_checkpoint rebuilds it
 
     def setup(self, stage: str) -> None:

@@ -122,8 +122,11 @@ def weight_distributions(tensors: Mapping[str, np.ndarray], path: Path, dpi: int
             counts, edges = np.histogram(values, bins=60)
             ax.stairs(counts, edges, fill=True, color="tab:blue")  # one artist, not 60 bar patches
             stats = diagnostics.weight_statistics(torch.from_numpy(values))
-            ax.set_title(f"{kind}s: {values.size} values, dead {stats['dead_share']:.1%}, "
-                         f"saturated {stats['saturated_share']:.1%}", fontsize=8)
+            ax.set_title(
+                f"{kind}s: {values.size} values, dead {stats['dead_share']:.1%}, "
+                f"saturated {stats['saturated_share']:.1%}",
+                fontsize=8,
+            )
             for edge in (-diagnostics.SATURATED_WEIGHT, diagnostics.SATURATED_WEIGHT):
                 if values.min() <= edge <= values.max():
                     ax.axvline(edge, color="tab:red", linestyle=":")

@@ -9,7 +9,7 @@ from pathlib import Path
 from lightsweep.errors import ConfigError
 from lightsweep.sweep.study import STUDY_JSON, read_study_json
 
-SWEEP_DB = "optuna.db"   # a sweep's default storage: sqlite:///<sweep dir>/optuna.db (conf/sweep/*.yaml)
+SWEEP_DB = "optuna.db"  # a sweep's default storage: sqlite:///<sweep dir>/optuna.db (conf/sweep/*.yaml)
 
 
 def resolve_storage(target: str | None, cwd: Path) -> str:
@@ -55,8 +55,10 @@ def serve(storage: str, host: str = "127.0.0.1", port: int = 0) -> None:
         daemon_threads = True
 
     with make_server(host, port, wsgi(storage), server_class=ThreadedServer) as server:
-        print(f"Optuna dashboard for {storage}: http://{host}:{server.server_port}/dashboard/ "
-              "(Ctrl-C to stop)", flush=True)
+        print(
+            f"Optuna dashboard for {storage}: http://{host}:{server.server_port}/dashboard/ (Ctrl-C to stop)",
+            flush=True,
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -65,8 +67,9 @@ def serve(storage: str, host: str = "127.0.0.1", port: int = 0) -> None:
 
 def main(args: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="lightsweep dashboard", description=__doc__)
-    parser.add_argument("storage", nargs="?", help="storage URL, sweep dir or SQLite file (default: the newest "
-                        f"multirun/*/{SWEEP_DB})")
+    parser.add_argument(
+        "storage", nargs="?", help=f"storage URL, sweep dir or SQLite file (default: the newest multirun/*/{SWEEP_DB})"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     options = parser.parse_args(args)

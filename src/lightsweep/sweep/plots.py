@@ -27,10 +27,20 @@ def write_plots(study: Any, names: list[str], importances: dict[str, dict[str, f
         target = None if len(names) == 1 else (lambda t, i=i: t.values[i])
         suffix = "" if len(names) == 1 else f"_{name}"
         if complete:
-            wanted.append((f"history{suffix}", lambda t=target, n=name: ovm.plot_optimization_history(
-                study, target=t, target_name=n)))
-            wanted.append((f"parallel_coordinates{suffix}", lambda i=i, n=name: parallel_coordinates(
-                complete, i, n, study.directions[i].name == "MAXIMIZE", importances.get(n))))
+            wanted.append(
+                (
+                    f"history{suffix}",
+                    lambda t=target, n=name: ovm.plot_optimization_history(study, target=t, target_name=n),
+                )
+            )
+            wanted.append(
+                (
+                    f"parallel_coordinates{suffix}",
+                    lambda i=i, n=name: parallel_coordinates(
+                        complete, i, n, study.directions[i].name == "MAXIMIZE", importances.get(n)
+                    ),
+                )
+            )
         if importances.get(name):
             wanted.append((f"importances{suffix}", lambda n=name: _bars(importances[n], n)))
     if len(names) > 1 and complete:
@@ -56,8 +66,9 @@ def write_plots(study: Any, names: list[str], importances: dict[str, dict[str, f
 MOST_PARAMS = 8  # axes in the parallel-coordinates plot: more than this cannot be read
 
 
-def parallel_coordinates(trials: list[Any], index: int, name: str, maximize: bool,
-                         importances: dict[str, float] | None) -> Any:
+def parallel_coordinates(
+    trials: list[Any], index: int, name: str, maximize: bool, importances: dict[str, float] | None
+) -> Any:
     """One vertical axis per parameter (the most important first, at most MOST_PARAMS) and one for the
     objective; a line per trial coloured by its value (viridis: no line fades into the background) and the
     best trial drawn thick on top. Categories are spread evenly with their labels boxed beside the axis.
@@ -81,22 +92,41 @@ def parallel_coordinates(trials: list[Any], index: int, name: str, maximize: boo
     order = np.argsort(values if maximize else -values)  # the best drawn last, on top
     for rank, row in enumerate(order):
         best = rank == len(order) - 1
-        axes.plot(range(len(columns)), [c[row] for c in columns], color=colours[row],
-                  linewidth=3.0 if best else 1.2, alpha=1.0 if best else 0.75, zorder=3 if best else 2)
+        axes.plot(
+            range(len(columns)),
+            [c[row] for c in columns],
+            color=colours[row],
+            linewidth=3.0 if best else 1.2,
+            alpha=1.0 if best else 0.75,
+            zorder=3 if best else 2,
+        )
     for x, labels in enumerate(ticks):
         axes.axvline(x, color="0.3", linewidth=0.8, zorder=1)
         for y, label in labels:
-            axes.text(x + 0.04, y, label, fontsize=7, va="center", zorder=4,
-                      bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+            axes.text(
+                x + 0.04,
+                y,
+                label,
+                fontsize=7,
+                va="center",
+                zorder=4,
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+            )
     axes.set_facecolor("white")  # Optuna's plots switch matplotlib to a grey style
-    axes.set_xticks(range(len(columns)), [p.removeprefix("model.").removesuffix("._target_") for p in names] + [name],
-                    rotation=25, ha="right", fontsize=8)
+    axes.set_xticks(
+        range(len(columns)),
+        [p.removeprefix("model.").removesuffix("._target_") for p in names] + [name],
+        rotation=25,
+        ha="right",
+        fontsize=8,
+    )
     axes.set_yticks([])
     axes.set_xlim(-0.2, len(columns) - 0.4)
     axes.set_ylim(-0.05, 1.05)
     best_label = "highest" if maximize else "lowest"
-    axes.set_title(f"Parallel coordinates: {len(trials)} trials, colour = {name} (yellow = best, thick = "
-                   f"{best_label})", fontsize=9)
+    axes.set_title(
+        f"Parallel coordinates: {len(trials)} trials, colour = {name} (yellow = best, thick = {best_label})", fontsize=9
+    )
     return axes
 
 
@@ -114,8 +144,9 @@ def _normalised(raw: list[Any]) -> tuple[Any, list[tuple[float, str]]]:
         span = scale(high) - scale(low)
         positions = (scale(numbers) - scale(low)) / span if span else np.full(len(raw), 0.5)
         shown = sorted(set(numbers[~np.isnan(numbers)])) if len(set(known)) <= 5 else [low, high]
-        return np.nan_to_num(positions, nan=0.5), [((scale(v) - scale(low)) / span if span else 0.5, f"{v:.4g}")
-                                                   for v in shown]
+        return np.nan_to_num(positions, nan=0.5), [
+            ((scale(v) - scale(low)) / span if span else 0.5, f"{v:.4g}") for v in shown
+        ]
     categories = sorted({str(v) for v in raw})
     where = {c: i / max(len(categories) - 1, 1) for i, c in enumerate(categories)}
     labels = [(where[c], c.rsplit(".", 1)[-1]) for c in categories]  # torch.optim.Adam -> Adam

@@ -28,8 +28,10 @@ def write_report(sweep_dir: str | Path) -> Path:
     try:
         study = optuna.load_study(study_name=meta["study_name"], storage=open_storage(meta["storage"]))
     except KeyError:
-        raise ConfigError(f"study {meta['study_name']!r} is not in {meta['storage']}: was the storage moved "
-                          "or deleted? Point study.json's storage at it, or rerun the sweep.") from None
+        raise ConfigError(
+            f"study {meta['study_name']!r} is not in {meta['storage']}: was the storage moved "
+            "or deleted? Point study.json's storage at it, or rerun the sweep."
+        ) from None
     names = _names((meta.get("objective") or {}).get("name"), len(study.directions))
     rows = [_row(t, study.user_attrs.get("monitor", "value")) for t in study.get_trials(deepcopy=False)]
     best = _best_trials(study)
@@ -65,11 +67,17 @@ def _row(trial: Any, monitor: str) -> dict[str, Any]:
     if pruned and trial.value is not None:
         note = f"last {monitor} = {trial.value:.4g}"
     return {
-        "number": trial.number, "state": trial.state.name, "values": None if pruned else trial.values,
-        "duration_s": duration, "epochs": record.get("epochs_trained"),
+        "number": trial.number,
+        "state": trial.state.name,
+        "values": None if pruned else trial.values,
+        "duration_s": duration,
+        "epochs": record.get("epochs_trained"),
         "budget": ((record.get("config") or {}).get("trainer") or {}).get("max_epochs"),
-        "pruned_at_epoch": record.get("pruned_at_epoch"), "params": trial.params,
-        "run_dir": run_dir, "note": note, "interrupted": trial.user_attrs.get(INTERRUPTED, False),
+        "pruned_at_epoch": record.get("pruned_at_epoch"),
+        "params": trial.params,
+        "run_dir": run_dir,
+        "note": note,
+        "interrupted": trial.user_attrs.get(INTERRUPTED, False),
     }
 
 
@@ -99,8 +107,13 @@ def _best_trials(study: Any) -> list[Any]:
 def _best_record(trial: Any, rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     row = next(r for r in rows if r["number"] == trial.number)
     command = best_command(Path(row["run_dir"])) if row["run_dir"] else None
-    return {"number": trial.number, "values": dict(zip(names, trial.values)), "params": trial.params,
-            "command": command, "run_dir": row["run_dir"]}
+    return {
+        "number": trial.number,
+        "values": dict(zip(names, trial.values)),
+        "params": trial.params,
+        "command": command,
+        "run_dir": row["run_dir"],
+    }
 
 
 def _importances(study: Any, index: int, n_objectives: int) -> dict[str, float]:
@@ -114,7 +127,8 @@ def _importances(study: Any, index: int, n_objectives: int) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         found = optuna.importance.get_param_importances(
-            study, target=target, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+            study, target=target, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+        )
     return {name: round(float(value), 4) for name, value in found.items()}
 
 
@@ -135,12 +149,21 @@ def _write_best_dir(link: Path, best: dict[str, Any], meta: dict[str, Any], stud
             shutil.copy2(source, folder / source.name)
         if record:
             shutil.copy2(Path(best["run_dir"]) / RUN_JSON, folder / RUN_JSON)
-        (folder / "best_hyperparameters.yaml").write_text(yaml.safe_dump({
-            "study": meta["study_name"], "trial": best["number"], "objective": best["values"],
-            "directions": [d.name.lower() for d in study.directions], "params": best["params"],
-            "command": best["command"], "run_dir": best["run_dir"],
-            "checkpoint": source.name if source.is_file() else None,
-        }, sort_keys=False))
+        (folder / "best_hyperparameters.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "study": meta["study_name"],
+                    "trial": best["number"],
+                    "objective": best["values"],
+                    "directions": [d.name.lower() for d in study.directions],
+                    "params": best["params"],
+                    "command": best["command"],
+                    "run_dir": best["run_dir"],
+                    "checkpoint": source.name if source.is_file() else None,
+                },
+                sort_keys=False,
+            )
+        )
         _swap_in(link, folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -151,8 +174,9 @@ def _swap_in(link: Path, folder: Path) -> None:
     """Make `link` a symlink to `folder` (its sibling) in one os.replace, then delete the folder it pointed
     to: a folder cannot be renamed over a non-empty one, and deleting it first leaves a moment with none."""
     previous = link.resolve() if link.is_symlink() else None
-    ours = previous is not None and previous.parent == link.parent.resolve() and previous.name.startswith(
-        f".{link.name}.")
+    ours = (
+        previous is not None and previous.parent == link.parent.resolve() and previous.name.startswith(f".{link.name}.")
+    )
     previous = previous if ours else None  # a link pointed elsewhere by hand: its target is left alone
     legacy = link.is_dir() and not link.is_symlink()  # a best/ folder written before best/ became a link
     staged = folder.with_name(folder.name + ".link")
@@ -194,15 +218,21 @@ def _markdown(meta: dict, study: Any, names: list[str], s: dict, plots: list[Pat
     pruner = (study.user_attrs.get("pruner") or {}).get("_target_", "?").rsplit(".", 1)[-1]
     interrupted = sum(bool(r["interrupted"]) for r in s["trials"])
     lines = [
-        f"# Sweep report: {meta['study_name']}", "",
+        f"# Sweep report: {meta['study_name']}",
+        "",
         f"- storage: `{meta['storage']}`",
         f"- objective: {', '.join(f'{n} ({d})' for n, d in zip(names, directions))}{_blend(meta)}",
         f"- trials: {len(s['trials'])} of n_trials={meta.get('n_trials')} "
         f"({', '.join(f'{k} {v}' for k, v in sorted(s['states'].items()))}"
         f"{f', {interrupted} interrupted (not counted)' if interrupted else ''}); pruner: {pruner}",
-        f"- epochs trained: {s['epochs_trained']} in total" + ("" if pruner == "NopPruner" else
-        f"; without pruning: at most {s['epochs_without_pruning']} (each pruned trial's trainer.max_epochs "
-        "instead of its epochs)"), "",
+        f"- epochs trained: {s['epochs_trained']} in total"
+        + (
+            ""
+            if pruner == "NopPruner"
+            else f"; without pruning: at most {s['epochs_without_pruning']} (each pruned trial's trainer.max_epochs "
+            "instead of its epochs)"
+        ),
+        "",
     ]
     title = "Best trial" if len(names) == 1 else "Pareto front (best first by the first objective)"
     lines += [f"## {title}", ""]
@@ -221,11 +251,17 @@ def _markdown(meta: dict, study: Any, names: list[str], s: dict, plots: list[Pat
             lines += [f"## Parameter importances ({name}, fANOVA)", "", "| parameter | importance |", "|---|---|"]
             lines += [f"| {k} | {v:.3f} |" for k, v in found.items()] + [""]
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.as_posix()})" for p in plots] + [""]
-    lines += ["## Trials", "", f"| # | state | {' | '.join(names)} | duration s | epochs | pruned at epoch | note |",
-              "|---" * (6 + len(names)) + "|"]
+    lines += [
+        "## Trials",
+        "",
+        f"| # | state | {' | '.join(names)} | duration s | epochs | pruned at epoch | note |",
+        "|---" * (6 + len(names)) + "|",
+    ]
     for r in s["trials"]:
         values = r["values"] or [None] * len(names)
-        lines.append(f"| {r['number']} | {r['state']} | {' | '.join(_fmt(v) for v in values)} | "
-                     f"{_fmt(r['duration_s'])} | {_fmt(r['epochs'])} | {_fmt(r['pruned_at_epoch'])} | "
-                     f"{(r['note'] or '').replace('|', '/')[:120]} |")
+        lines.append(
+            f"| {r['number']} | {r['state']} | {' | '.join(_fmt(v) for v in values)} | "
+            f"{_fmt(r['duration_s'])} | {_fmt(r['epochs'])} | {_fmt(r['pruned_at_epoch'])} | "
+            f"{(r['note'] or '').replace('|', '/')[:120]} |"
+        )
     return "\n".join(lines) + "\n"

@@ -9,8 +9,8 @@ from typing import Any
 
 from lightsweep.errors import ConfigError
 
-TRIAL_KEY = "optuna_trial"   # each job gets +optuna_trial=<number>: the trial it reports to
-PRUNED = "pruned"            # what a job returns when its trial was pruned
+TRIAL_KEY = "optuna_trial"  # each job gets +optuna_trial=<number>: the trial it reports to
+PRUNED = "pruned"  # what a job returns when its trial was pruned
 INTERRUPTED = "interrupted"  # user attr of a FAIL trial stopped from outside (Ctrl-C, a killed sweep): not done
 STUDY_JSON = "study.json"
 _SQLITE = "sqlite:///"
@@ -18,9 +18,9 @@ _SQLITE = "sqlite:///"
 
 def absolute_storage(url: str | None, cwd: str | Path) -> str | None:
     """A relative SQLite path means the launch directory; jobs may run elsewhere, so make it absolute."""
-    if not url or not str(url).startswith(_SQLITE) or str(url)[len(_SQLITE):].startswith("/"):
+    if not url or not str(url).startswith(_SQLITE) or str(url)[len(_SQLITE) :].startswith("/"):
         return url
-    return _SQLITE + str((Path(cwd) / str(url)[len(_SQLITE):]).resolve())
+    return _SQLITE + str((Path(cwd) / str(url)[len(_SQLITE) :]).resolve())
 
 
 def open_storage(url: str) -> Any:
@@ -29,7 +29,7 @@ def open_storage(url: str) -> Any:
 
     engine_kwargs = {}
     if url.startswith(_SQLITE):
-        Path(url[len(_SQLITE):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len(_SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": 60}}
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
@@ -92,8 +92,11 @@ def best_command(run_dir: Path) -> str | None:
     kept = [o for o in overrides if o.lstrip("+").split("=", 1)[0] not in (TRIAL_KEY, "sweep")]
     given = {o.split("=", 1)[0] for o in kept}
     objective = config.get("objective") or {}
-    kept += [f"objective.{key}={_override_value(objective[key])}" for key in ("name", "mode", "health_weight")
-             if key in objective and f"objective.{key}" not in given]
+    kept += [
+        f"objective.{key}={_override_value(objective[key])}"
+        for key in ("name", "mode", "health_weight")
+        if key in objective and f"objective.{key}" not in given
+    ]
     python = [sys.executable, str(PROJECT_ROOT / "train.py")]
     return f"cd {shlex.quote(launch_dir)} && " + " ".join(shlex.quote(part) for part in python + kept)
 

@@ -64,8 +64,13 @@ class TSEncoder(nn.Module):
     """(B, T, D) with NaN for missing values -> (B, T, output_dims); block i has dilation 2**i."""
 
     def __init__(
-        self, input_dims: int, output_dims: int = 320, hidden_dims: int = 64, depth: int = 10,
-        mask_mode: MaskMode = "binomial", kernel_size: int = 3,
+        self,
+        input_dims: int,
+        output_dims: int = 320,
+        hidden_dims: int = 64,
+        depth: int = 10,
+        mask_mode: MaskMode = "binomial",
+        kernel_size: int = 3,
     ) -> None:
         super().__init__()
         self.mask_mode = mask_mode

@@ -35,8 +35,9 @@ def make_classifier(protocol: Protocol, features: np.ndarray, labels: np.ndarray
     if protocol == "knn":
         return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=1))
     if protocol == "linear":  # TS2Vec's LogisticRegression(multi_class='ovr'), which sklearn 1.7 removed
-        return make_pipeline(StandardScaler(),
-                             OneVsRestClassifier(LogisticRegression(random_state=0, max_iter=1_000_000)))
+        return make_pipeline(
+            StandardScaler(), OneVsRestClassifier(LogisticRegression(random_state=0, max_iter=1_000_000))
+        )
     n_classes = len(np.unique(labels))
     if len(labels) // n_classes < 5 or len(labels) < 50:
         return SVC(C=SMALL_DATA_C, gamma="scale")

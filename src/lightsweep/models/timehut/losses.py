@@ -24,11 +24,11 @@ _AMC_SCALE = 25.0  # the reference's hard-coded divisor
 
 @dataclass(frozen=True)
 class LossSettings:
-    alpha: float = 0.5                   # weight of the instance term (1 - alpha: temporal)
-    temporal_unit: int = 0               # pyramid levels below this skip the temporal term
-    amc_instance: float = 0.0            # lambda_I
-    amc_temporal: float = 0.0            # lambda_T
-    amc_margin: float = 0.5              # m, radians
+    alpha: float = 0.5  # weight of the instance term (1 - alpha: temporal)
+    temporal_unit: int = 0  # pyramid levels below this skip the temporal term
+    amc_instance: float = 0.0  # lambda_I
+    amc_temporal: float = 0.0  # lambda_T
+    amc_margin: float = 0.5  # m, radians
     temporal_tau: Literal["after_softmax", "before_softmax"] = "after_softmax"
     last_level_amc: Literal["temporal", "instance"] = "temporal"
 

@@ -51,8 +51,9 @@ class TimeHUT(L.LightningModule):
         self.averaged_encoder = AveragedModel(self.encoder, multi_avg_fn=get_swa_multi_avg_fn())
         self.averaged_encoder.requires_grad_(False)
         self.averaged_encoder.update_parameters(self.encoder)
-        self.loss_settings = LossSettings(alpha, temporal_unit, amc_instance, amc_temporal, amc_margin,
-                                          temporal_tau, last_level_amc)
+        self.loss_settings = LossSettings(
+            alpha, temporal_unit, amc_instance, amc_temporal, amc_margin, temporal_tau, last_level_amc
+        )
         self.temperature = temperature
         self.lr, self.temporal_unit, self.eval_protocol = lr, temporal_unit, eval_protocol
         self._loss_sum = self._steps = 0

@@ -43,8 +43,10 @@ class Schedule:
 
     def __post_init__(self) -> None:
         # τ divides the logits, so it must stay positive
-        require(0 < self.tau_min <= self.tau_max,
-                f"tau_min={self.tau_min} and tau_max={self.tau_max} must satisfy 0 < tau_min <= tau_max.")
+        require(
+            0 < self.tau_min <= self.tau_max,
+            f"tau_min={self.tau_min} and tau_max={self.tau_max} must satisfy 0 < tau_min <= tau_max.",
+        )
         require(self.t_max > 0, f"t_max={self.t_max} must be positive (epochs), e.g. 10.5.")
 
     @property
@@ -76,11 +78,12 @@ class CosineAnnealing(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.convention in ("pi", "two_pi"),
-                f"convention={self.convention!r} must be 'pi' or 'two_pi'.")
+        require(self.convention in ("pi", "two_pi"), f"convention={self.convention!r} must be 'pi' or 'two_pi'.")
         require(self.frequency > 0, f"frequency={self.frequency} must be positive, e.g. 1.0.")
-        require(self.convention == "two_pi" or (self.phase, self.frequency, self.bias) == (0, 1, 0),
-                "phase, frequency and bias apply only to convention=two_pi: leave them at 0, 1, 0 with pi.")
+        require(
+            self.convention == "two_pi" or (self.phase, self.frequency, self.bias) == (0, 1, 0),
+            "phase, frequency and bias apply only to convention=two_pi: leave them at 0, 1, 0 with pi.",
+        )
 
     def _tau(self, epoch: int, history: Sequence[float]) -> float:
         if self.convention == "pi":
@@ -120,8 +123,11 @@ class StepDecay(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.step >= 1, f"step_size={self.step_size} resolves to {self.step} epochs (null means "
-                                "int(t_max / 3)): set a step_size >= 1, or t_max >= 3.")
+        require(
+            self.step >= 1,
+            f"step_size={self.step_size} resolves to {self.step} epochs (null means "
+            "int(t_max / 3)): set a step_size >= 1, or t_max >= 3.",
+        )
         require(0 < self.gamma <= 1, f"gamma={self.gamma} must be in (0, 1], e.g. 0.5.")
 
     @property
@@ -169,8 +175,10 @@ class WarmupCosine(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(0 <= self.warmup_epochs < self.t_max,
-                f"warmup_epochs={self.warmup_epochs} must be in [0, t_max={self.t_max}), e.g. 2.")
+        require(
+            0 <= self.warmup_epochs < self.t_max,
+            f"warmup_epochs={self.warmup_epochs} must be in [0, t_max={self.t_max}), e.g. 2.",
+        )
 
     def _tau(self, epoch: int, history: Sequence[float]) -> float:
         if epoch < self.warmup_epochs:
@@ -196,8 +204,10 @@ class Cyclic(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.cycle_length is None or self.cycle_length > 0,
-                f"cycle_length={self.cycle_length} must be positive (epochs), or null for t_max / 3.")
+        require(
+            self.cycle_length is None or self.cycle_length > 0,
+            f"cycle_length={self.cycle_length} must be positive (epochs), or null for t_max / 3.",
+        )
 
     @property
     def cycle(self) -> float:
@@ -260,8 +270,7 @@ class CosineWithRestarts(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.restart_period > 0,
-                f"restart_period={self.restart_period} must be positive (epochs), e.g. 5.0.")
+        require(self.restart_period > 0, f"restart_period={self.restart_period} must be positive (epochs), e.g. 5.0.")
         # m < 1 would make the cycles' total length finite: later epochs would belong to no cycle
         require(self.restart_mult >= 1, f"restart_mult={self.restart_mult} must be at least 1, e.g. 1.5.")
 

@@ -60,8 +60,7 @@ class OneCycle(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(0 < self.peak_epoch_ratio < 1,
-                f"peak_epoch_ratio={self.peak_epoch_ratio} must be in (0, 1), e.g. 0.3.")
+        require(0 < self.peak_epoch_ratio < 1, f"peak_epoch_ratio={self.peak_epoch_ratio} must be in (0, 1), e.g. 0.3.")
         require(self.final_tau_ratio > 0, f"final_tau_ratio={self.final_tau_ratio} must be positive, e.g. 0.1.")
 
     def _tau(self, epoch: int, history: Sequence[float]) -> float:
@@ -117,10 +116,14 @@ class PiecewiseLinearPlateau(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(len(self.ramps) == 3 and min(self.ramps) > 0,
-                f"breakpoints={self.breakpoints} must be 3 positive ramp lengths (epochs), or null.")
-        require(len(self.plateaus) == 3 and min(self.plateaus) >= 0,
-                f"plateau_lengths={self.plateau_lengths} must be 3 lengths >= 0 (epochs), or null.")
+        require(
+            len(self.ramps) == 3 and min(self.ramps) > 0,
+            f"breakpoints={self.breakpoints} must be 3 positive ramp lengths (epochs), or null.",
+        )
+        require(
+            len(self.plateaus) == 3 and min(self.plateaus) >= 0,
+            f"plateau_lengths={self.plateau_lengths} must be 3 lengths >= 0 (epochs), or null.",
+        )
 
     @property
     def ramps(self) -> tuple[float, ...]:
@@ -178,8 +181,10 @@ class DoubleExponential(Schedule):
         super().__post_init__()
         require(self.fast_decay >= 0, f"fast_decay={self.fast_decay} must be >= 0, e.g. 0.1.")
         require(self.slow_decay >= 0, f"slow_decay={self.slow_decay} must be >= 0, e.g. 0.01.")
-        require(self.transition_epoch is None or self.transition_epoch >= 0,
-                f"transition_epoch={self.transition_epoch} must be >= 0 (epochs), or null for 0.3 * t_max.")
+        require(
+            self.transition_epoch is None or self.transition_epoch >= 0,
+            f"transition_epoch={self.transition_epoch} must be >= 0 (epochs), or null for 0.3 * t_max.",
+        )
 
     def _tau(self, epoch: int, history: Sequence[float]) -> float:
         switch = self.transition_epoch if self.transition_epoch is not None else 0.3 * self.t_max
