@@ -108,3 +108,10 @@ def test_long_layer_names_and_axis_labels_stay_inside_the_gradient_flow_figure()
     for text in texts:
         box = text.get_window_extent(renderer)
         assert box.x0 >= 0 and box.y0 >= 0, text.get_text()
+
+
+def test_a_panel_without_curves_says_why_instead_of_staying_blank():
+    fig = plots.learning_curves_figure({"train/loss": [3.0, 2.0, 1.5]}, None)
+    loss, accuracy = fig.axes
+    assert loss.has_data() and not loss.texts
+    assert [t.get_text() for t in accuracy.texts] == ["no per-epoch acc:\nthis model is scored after training"]

@@ -57,8 +57,20 @@ def learning_curves_figure(curves: Mapping[str, Sequence[float]], onset_epoch: i
     for ax, kind in zip(axes, ("loss", "acc")):
         for split, color in (("train", "tab:blue"), ("val", "tab:orange")):
             values = curves.get(f"{split}/{kind}") or []
-            if values:  # markers: a one-epoch run is a single point, which a bare line would not show
-                ax.plot(range(len(values)), values, color=color, label=split, marker="o", markersize=3)
+            if values:  # markers while few: a one-epoch run is a single point, which a bare line would not show
+                marker = "o" if len(values) <= 30 else None
+                ax.plot(range(len(values)), values, color=color, label=split, marker=marker, markersize=3)
+        if not ax.has_data():  # e.g. TimeHUT: accuracy comes from the classifier fitted after training
+            ax.text(
+                0.5,
+                0.5,
+                f"no per-epoch {kind}:\nthis model is scored after training",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="0.4",
+                transform=ax.transAxes,
+            )
         ax.set_xlim(-0.5, max(1, *(len(v) for v in curves.values())) - 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(5, integer=True, min_n_ticks=1))  # whole epochs, never -0.25
         if onset_epoch is not None:
