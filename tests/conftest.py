@@ -85,6 +85,15 @@ def run_cfg(tmp_path):
     return _run
 
 
+def quiet_trainer(**settings):
+    """A Lightning Trainer for callback and module tests: no logger, checkpoints, progress bar or summary."""
+    import lightning as L
+
+    return L.Trainer(
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, **settings
+    )
+
+
 def cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run `python train.py ...` (or the `lightsweep` command via args[0]=='lightsweep') like a user does,
     from a fresh temp dir so Hydra's outputs/ land there, not in the checkout."""

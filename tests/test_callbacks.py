@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import quiet_trainer
 from lightsweep.callbacks.finders import SafeBatchSizeFinder
 from lightsweep.errors import ConfigError
 
@@ -139,12 +140,8 @@ class HungryNet(L.LightningModule):
 
 def _fit_hungry(finder: SafeBatchSizeFinder, batch_size: int, root: Path) -> HungryData:
     data = HungryData(batch_size)
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[finder],
         default_root_dir=root,
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
+from conftest import quiet_trainer
 from lightsweep.data.digits import DigitsDataModule
 from lightsweep.models.cnn import CNNClassifier
 
@@ -17,12 +17,8 @@ def test_epoch_loss_and_accuracy_are_exact_over_uneven_batches():
     inputs, targets = data.splits["test"].tensors
     assert len(targets) % 64, "the last test batch must be smaller for this test to weigh batches"
     model = CNNClassifier(data.input_shape, data.num_classes)
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         num_sanity_val_steps=0,
     )
     trainer.fit(model, datamodule=data)

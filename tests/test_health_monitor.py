@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import quiet_trainer
 from lightsweep.callbacks.health import HealthMonitor
 
 
@@ -36,12 +37,8 @@ def fit(module: L.LightningModule) -> dict:
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
     monitor = HealthMonitor()
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[monitor],
     )
     trainer.fit(module, DataLoader(data, batch_size=16))
@@ -111,12 +108,8 @@ def test_efficiency_profiler_counts_flops_like_a_hand_count():
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
     profiler = EfficiencyProfiler()
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[profiler],
     )
     trainer.fit(TinyNet(), DataLoader(data, batch_size=16))
@@ -146,12 +139,8 @@ def test_lstm_units_are_probed_through_hooks():
         input_shape=(12,), num_classes=2, vocab_size=50, embedding_dim=8, lstm_units=6, hidden_units=(4,)
     )
     monitor = HealthMonitor()
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[monitor],
     )
     trainer.fit(model, DataLoader(data, batch_size=16))
@@ -172,12 +161,8 @@ def _fit_profiled_after_a_big_allocation() -> tuple[dict, float]:
     buffer = np.ones(400 * 2**20 // 8)  # the process's peak RSS now covers it; freed before training
     del buffer
     profiler = EfficiencyProfiler(count_flops=False)
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[profiler],
     )
     trainer.fit(TinyNet(), DataLoader(TensorDataset(torch.randn(32, 4), torch.randint(0, 2, (32,))), batch_size=16))
@@ -219,12 +204,8 @@ def test_gradients_are_read_when_steps_accumulate_batches():
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
     monitor = HealthMonitor()
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[monitor],
         accumulate_grad_batches=2,
     )

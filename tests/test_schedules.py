@@ -10,6 +10,7 @@ from math import cos, exp, log, pi, tanh
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import quiet_trainer
 from lightsweep.build import build
 from lightsweep.config import compose
 from lightsweep.errors import ConfigError
@@ -369,13 +370,9 @@ def test_callback_sets_logs_and_feeds_past_epoch_losses():
         return 0.5 + epoch
 
     callback, module = TemperatureSchedule(schedule), Contrastive()
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=3,
         callbacks=[callback],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         accelerator="cpu",
     )
     trainer.fit(module, DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=2))

@@ -8,6 +8,7 @@ import lightning as L
 import pytest
 import torch
 
+from conftest import quiet_trainer
 from lightsweep.models.timehut.encoder import TSEncoder
 
 # UnitTest: 20 training series of length 24 (Chinatown's), one channel
@@ -107,12 +108,8 @@ def test_weight_average_includes_the_initial_weights():
     torch.manual_seed(0)
     model = TimeHUT(input_shape=(12, 1), num_classes=2, hidden_dims=4, output_dims=8, depth=2, lr=0.05)
     recorder = WeightRecorder()
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_steps=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[recorder],
     )
     trainer.fit(model, DataLoader(TensorDataset(torch.randn(8, 12, 1)), batch_size=4))
