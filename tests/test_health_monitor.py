@@ -33,15 +33,11 @@ class TinyNet(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=1e-9)  # tiny steps: the diagnosis is of the set-up
 
 
-def fit(module: L.LightningModule) -> dict:
+def fit(module: L.LightningModule, **trainer_settings) -> dict:
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
     monitor = HealthMonitor()
-    trainer = quiet_trainer(
-        max_epochs=3,
-        callbacks=[monitor],
-    )
-    trainer.fit(module, DataLoader(data, batch_size=16))
+    quiet_trainer(max_epochs=3, callbacks=[monitor], **trainer_settings).fit(module, DataLoader(data, batch_size=16))
     return monitor.report
 
 
@@ -201,14 +197,6 @@ def _current_rss_mb() -> float:
 def test_gradients_are_read_when_steps_accumulate_batches():
     # the epoch's first optimiser step comes after its second batch: gradients are read there (they
     # were never read, and the unmeasured gradient score could not be logged)
-    torch.manual_seed(0)
-    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
-    monitor = HealthMonitor()
-    trainer = quiet_trainer(
-        max_epochs=3,
-        callbacks=[monitor],
-        accumulate_grad_batches=2,
-    )
-    trainer.fit(TinyNet(), DataLoader(data, batch_size=16))
-    assert set(monitor.report["gradient_layers"]) == {"net.0", "net.2"}
-    assert monitor.report["components"]["gradient_health"] == 1.0
+    report = fit(TinyNet(), accumulate_grad_batches=2)
+    assert set(report["gradient_layers"]) == {"net.0", "net.2"}
+    assert report["components"]["gradient_health"] == 1.0
