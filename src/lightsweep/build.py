@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lightsweep.errors import ConfigError
+from lightsweep.errors import ConfigError, first_line
 
 ALLOWED_TARGETS = ["lightsweep.*", "torch.*", "lightning.*", "torchmetrics.*"]
 
@@ -29,8 +29,7 @@ def build(node: Mapping[str, Any], recursive: bool = True, where: str | None = N
         )
     except Exception as exc:
         if _refused_by_constructor(exc):
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"{where} ({node.get('_target_')}) refused its settings: {message}") from exc
+            raise ConfigError(f"{where} ({node.get('_target_')}) refused its settings: {first_line(exc)}") from exc
         raise
 
 

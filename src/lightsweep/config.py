@@ -62,9 +62,8 @@ def auto_family_overrides(overrides: list[str], force: bool = False) -> tuple[li
     if not force and not any(_MODEL_SETTING.match(item) for item in overrides):
         return overrides, None
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.utils import get_object
 
-    from lightsweep.models.registry import auto_family, family_config
+    from lightsweep.models.registry import auto_family, dataset_modality, family_config
 
     parsed = dict(zip(overrides, OverridesParser.create().parse_overrides(overrides), strict=True))
     by_key = {o.key_or_group: o for o in parsed.values()}
@@ -75,7 +74,7 @@ def auto_family_overrides(overrides: list[str], force: bool = False) -> tuple[li
     cfg = _compose([item for item, o in parsed.items() if not (_MODEL_SETTING.match(item) or o.is_sweep_override())])
     if cfg.model.get("family") != "auto":  # an experiment chose the family
         return overrides, None
-    family = auto_family(get_object(cfg.dataset._target_).modality)
+    family = auto_family(dataset_modality(cfg.dataset._target_))
     known = family_config(family)
     settings = [item for item in overrides if parsed[item].key_or_group != "model"]
     picked = [item[1:] if _adds_a_known_key(item, known) else item for item in settings]

@@ -11,7 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 
 
 class DataModule(Protocol):
-    """A LightningDataModule built from conf/dataset/<name>.yaml; the model is sized from it."""
+    """A LightningDataModule built from conf/dataset/<name>.yaml; the model is sized from it. (Written down for
+    authors of new datasets: the run path reads these attributes directly, nothing checks the Protocol.)"""
 
     modality: str  # image | text | timeseries: what model=auto picks a family by
     input_shape: Sequence[int]  # of one sample, known after setup("fit")
@@ -51,7 +52,8 @@ class ChangesConfig(Protocol):
 class KnowsUnreachableWeights(Protocol):
     """Optional for a model family whose receptive field can outgrow short inputs (TimeHUT's dilated
     convolutions): the health monitor leaves weights that inputs of this shape cannot reach out of the
-    gradient status, reports them as structurally unused and recommends `overrides_for(input_shape)`."""
+    gradient status, reports them as structurally unused and recommends `overrides_for(input_shape)`.
+    `input_shape` is (..., T, D): one sample's or a batch's."""
 
     def unreachable_weights(self, input_shape: Sequence[int]) -> dict[str, Any]: ...
     def overrides_for(self, input_shape: Sequence[int]) -> list[str]: ...

@@ -42,16 +42,16 @@ def describe_user_error(exc: BaseException) -> str | None:
         if group:
             valid = ", ".join(group_choices(group)) or "(none)"
             return f"unknown {group} '{choice}'. Valid {group} choices: {valid}. Pick one with {group}=<choice>."
-        return _first_line(exc)
+        return first_line(exc)
     if isinstance(exc, OverrideParseException):
-        return f"cannot parse override '{exc.override}': {_first_line(exc.message.splitlines()[-2:][0])}"
+        return f"cannot parse override '{exc.override}': {first_line(exc.message.splitlines()[-2:][0])}"
     if isinstance(exc, HydraException):
-        cause = f" ({_first_line(exc.__cause__)})" if exc.__cause__ else ""
+        cause = f" ({first_line(exc.__cause__)})" if exc.__cause__ else ""
         return " ".join(str(exc).split("\n")[:2]).strip() + cause
     if isinstance(exc, MissingMandatoryValue) and getattr(exc, "full_key", None):
         return f"{exc.full_key} has no value (??? in the config): set it, e.g. {exc.full_key}=<value>."
     if isinstance(exc, OmegaConfBaseException):
-        return _first_line(exc)
+        return first_line(exc)
     return None
 
 
@@ -121,7 +121,8 @@ def _raised_by_library(exc: BaseException) -> bool:
     return frames[-1].filename.startswith((*libraries, "<frozen importlib"))
 
 
-def _first_line(obj: object) -> str:
+def first_line(obj: object) -> str:
+    """The first line of an exception's (or any object's) message; its type name when the message is empty."""
     text = str(obj).strip()
     return text.splitlines()[0] if text else type(obj).__name__
 

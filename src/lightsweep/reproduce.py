@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lightsweep.errors import ConfigError
-from lightsweep.runinfo import RUN_JSON, read_run
+from lightsweep.runinfo import RUN_JSON, launch_dir, read_run
 
 
 def reproduce(run_dir: str | Path, tolerance: float = 0.0) -> int:
@@ -30,21 +30,9 @@ def reproduce(run_dir: str | Path, tolerance: float = 0.0) -> int:
         raise ConfigError(f"{run_dir} ended with status {original.get('status')!r}: there are no metrics to match.")
     cfg = OmegaConf.load(snapshot)
     cfg.paths.output_dir = str((run_dir / f"reproduce-{datetime.now():%Y%m%d-%H%M%S}").resolve())
-    with _working_dir(_launch_dir(run_dir)):
+    with _working_dir(launch_dir(run_dir)):
         again = run(cfg).metrics
     return _compare(original["metrics"], again, tolerance, cfg.paths.output_dir)
-
-
-def _launch_dir(run_dir: Path) -> Path:
-    """The directory the run was launched from, so relative paths (data_dir) mean the same again."""
-    from omegaconf import OmegaConf
-
-    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
-    if hydra_yaml.is_file():
-        cwd = OmegaConf.load(hydra_yaml).hydra.runtime.get("cwd")
-        if cwd and Path(cwd).is_dir():
-            return Path(cwd)
-    return Path.cwd()
 
 
 @contextmanager

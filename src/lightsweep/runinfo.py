@@ -85,3 +85,16 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def read_run(run_dir: Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / RUN_JSON).read_text())
+
+
+def launch_dir(run_dir: str | Path) -> Path:
+    """The directory a run was launched from (Hydra's runtime.cwd in its snapshot), so relative paths such as
+    paths.data_dir mean the same when it is run again; the current directory when that is unknown or gone."""
+    from omegaconf import OmegaConf
+
+    hydra_yaml = Path(run_dir) / ".hydra" / "hydra.yaml"
+    if hydra_yaml.is_file():
+        cwd = OmegaConf.load(hydra_yaml).hydra.runtime.get("cwd")
+        if cwd and Path(cwd).is_dir():
+            return Path(cwd)
+    return Path.cwd()

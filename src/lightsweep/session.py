@@ -39,13 +39,11 @@ class RunInterrupted(KeyboardInterrupt):
 def resolved_config(cfg: DictConfig) -> tuple[dict[str, Any], str]:
     """(plain resolved config with model=auto replaced by its family's config, the family). Resolving
     also refuses ??? (mandatory) values, naming the key."""
-    from hydra.utils import get_object
 
-    from lightsweep.models.registry import resolve_model_config
+    from lightsweep.models.registry import dataset_modality, resolve_model_config
 
     plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    modality = get_object(plain["dataset"]["_target_"]).modality
-    family, plain["model"] = resolve_model_config(plain["model"], modality)
+    family, plain["model"] = resolve_model_config(plain["model"], dataset_modality(plain["dataset"]["_target_"]))
     return plain, family
 
 

@@ -10,7 +10,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lightsweep.errors import ConfigError
+from lightsweep.errors import ConfigError, first_line
 
 _PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "64-true", "16-true", "bf16-true")
 _GPU_ONLY_STRATEGIES = ("DeepSpeedStrategy", "FSDPStrategy")
@@ -137,7 +137,7 @@ def _locate(target: str, where: str) -> Any:
         if any(not isinstance(link, (ImportError, AttributeError)) for link in chain):
             raise
         reason = next((link for link in chain if isinstance(link, ImportError)), chain[-1] if chain else exc)
-        raise ConfigError(f"{where}._target_={target!r} cannot be imported ({str(reason).splitlines()[0]}).") from exc
+        raise ConfigError(f"{where}._target_={target!r} cannot be imported ({first_line(reason)}).") from exc
     finally:
         hydra_log.setLevel(level)
 

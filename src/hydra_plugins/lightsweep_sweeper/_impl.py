@@ -23,13 +23,21 @@ from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.utils import get_object, instantiate
+from hydra.utils import instantiate
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from lightsweep.errors import ConfigError
-from lightsweep.sweep.study import INTERRUPTED, PRUNED, TRIAL_KEY, absolute_storage, open_storage, write_study_json
+from lightsweep.sweep.study import (
+    INTERRUPTED,
+    PRUNED,
+    TRIAL_KEY,
+    absolute_storage,
+    open_storage,
+    read_study_json,
+    write_study_json,
+)
 
 from ._ctrl_c import CtrlCWatch
 
@@ -99,8 +107,8 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
             except BaseException as exc:
                 self._stopped(study, exc, storage_url)
                 raise
-        self._write_report(storage_url)
-        self._announce_best()
+        if self._write_report(storage_url):
+            self._announce_best()
 
     def _stopped(self, study: optuna.Study, exc: BaseException, storage_url: str | None) -> None:
         """A sweep stopped by `exc`: on Ctrl-C, however it surfaced (inside fit Lightning turns it into
@@ -120,12 +128,7 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
 
     def _announce_best(self) -> None:
         """The sweep's last lines: the best value and the command that reruns that trial (from the report)."""
-        from lightsweep.sweep.study import read_study_json
-
-        try:
-            best = (read_study_json(self.sweep_dir).get("best") or [None])[0]
-        except ConfigError:  # no report was written (report=false or no storage)
-            return
+        best = (read_study_json(self.sweep_dir).get("best") or [None])[0]
         if best:
             values = best["values"]
             shown = (
@@ -136,18 +139,22 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
             log.info(f"Best value {shown} (trial {best['number']}); run it again with:")
             log.info(best["command"] or "(its run dir is missing)")
 
-    def _write_report(self, storage_url: str | None) -> None:
-        """The study report; a failure here is logged, never hides the sweep's own outcome."""
+    def _write_report(self, storage_url: str | None) -> Path | None:
+        """The study report's path; None when none is written. A failure here is logged, never hides the
+        sweep's own outcome."""
         if not (self.report and storage_url):
-            return
+            return None
         from lightsweep.sweep.report import write_report
 
         try:
-            log.info(f"Report: {write_report(self.sweep_dir)}")
+            path = write_report(self.sweep_dir)
         except Exception as exc:
             log.warning(
                 f"Report not written ({type(exc).__name__}: {exc}); retry with `lightsweep report {self.sweep_dir}`"
             )
+            return None
+        log.info(f"Report: {path}")
+        return path
 
     def _run_trials(
         self, study: optuna.Study, space: dict, fixed_params: dict, fixed_overrides: list[str], n_objectives: int
@@ -228,11 +235,11 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
 
     def _family(self) -> tuple[str, bool]:
         """(model family of the run, whether it was model=auto: then the dataset's modality decides)."""
-        from lightsweep.models.registry import resolve_model_config
+        from lightsweep.models.registry import dataset_modality, resolve_model_config
 
         model = OmegaConf.to_container(self.config.model, resolve=True)
         auto = model.get("family") == "auto"
-        modality = get_object(self.config.dataset._target_).modality if auto else ""
+        modality = dataset_modality(self.config.dataset._target_) if auto else ""
         return resolve_model_config(model, modality)[0], auto
 
     def _check(self, directions: list[str], storage_url: str | None) -> None:

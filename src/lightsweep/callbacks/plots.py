@@ -59,10 +59,11 @@ class PlotWriter(L.Callback):
         if health:
             onset = (health.get("overfitting") or {}).get("onset_epoch")
             files.append(plots.learning_curves(health["curves"], onset, self.dirpath / "learning_curves.png", self.dpi))
-            measured = {name: score for name, score in health["components"].items() if score is not None}
-            if health["overall"] is not None:  # the radar's axes: the measured components only
+            if health["overall"] is not None:
                 files.append(
-                    plots.health_radar(measured, health["overall"], self.dirpath / "health_radar.png", self.dpi)
+                    plots.health_radar(
+                        health["components"], health["overall"], self.dirpath / "health_radar.png", self.dpi
+                    )
                 )
             else:
                 skipped["health_radar"] = "no weighted health component was measured"

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightsweep.contracts import ModelFamily
+
 KEPT_INPUTS = 256  # inputs kept from a training batch to measure on: all of a usual batch, never a huge one
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.ELU, nn.Tanh, nn.Sigmoid)
 
@@ -28,8 +30,6 @@ Capture = Callable[[str, torch.Tensor, int], None]
 def network(pl_module: L.LightningModule) -> nn.Module | None:
     """What maps a probe batch to outputs: the model family's probe_network() (lightsweep.contracts.ModelFamily);
     for any other module its own forward, else None."""
-    from lightsweep.contracts import ModelFamily
-
     if isinstance(pl_module, ModelFamily):
         return pl_module.probe_network()
     return pl_module if type(pl_module).forward is not L.LightningModule.forward else None

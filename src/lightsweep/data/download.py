@@ -64,16 +64,22 @@ def fetch(url: str, dest: Path, sha256: str | None, what: str) -> Path:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(dest, download)
-    except BaseException as exc:
-        for folder in created:  # a failed download leaves no empty folders behind (innermost first)
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        if not isinstance(exc, (urllib.error.URLError, OSError)):  # HTTPError and timeouts are both of these
-            raise
+    except (urllib.error.URLError, OSError) as exc:  # HTTPError and timeouts are both of these
+        _remove_empty(created)
         raise ConfigError(
             f"{what}: {dest.resolve()} is missing and downloading it failed ({_reason(exc)}). {by_hand}"
         ) from exc
+    except BaseException:
+        _remove_empty(created)
+        raise
     return dest
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """A failed download leaves no empty folders behind (innermost first; one holding anything stays)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _missing_folders(folder: Path) -> list[Path]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from lightsweep.data.download import cached_arrays
 from lightsweep.data.names import check_tfds_name
-from lightsweep.errors import ConfigError
+from lightsweep.errors import ConfigError, first_line
 
 SPLITS = ("train", "test")
 CHUNK = 1024  # records decoded per call
@@ -29,7 +29,7 @@ def read_tfds(name: str, tfds_dir: str | Path, columns: Mapping[str, str]) -> di
         sources = tfds.data_source(name, data_dir=str(tfds_dir), download=False)
     except Exception as exc:  # tfds raises assorted types for "not prepared / not array_record / unknown"
         raise ConfigError(
-            f"dataset.source=tfds: cannot open {name!r} under {Path(tfds_dir).resolve()} ({_first_line(exc)}). "
+            f"dataset.source=tfds: cannot open {name!r} under {Path(tfds_dir).resolve()} ({first_line(exc)}). "
             f"Prepare it there in array_record format, e.g. `tfds build {name} --data_dir {tfds_dir} "
             f"--file_format array_record` (preparing needs TensorFlow; reading does not)."
         ) from exc
@@ -80,8 +80,3 @@ def read_tfds_images(
     if not sources:
         return decode()  # nothing to key a cache on: read_tfds explains what is missing
     return cached_arrays(cache_file(name, cache_dir or tfds_dir, f"{label_key}.arrays"), decode, sources)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

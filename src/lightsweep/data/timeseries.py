@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lightsweep.data.download import OFFLINE_ENV
+from lightsweep.data.download import OFFLINE_ENV, TIMEOUT_S
 from lightsweep.data.names import check_name
 from lightsweep.data.tensors import TensorBatches, keep_batch
 from lightsweep.data.ucr_formats import SUFFIXES, read_series_file
@@ -26,7 +26,6 @@ from lightsweep.runinfo import write_atomically
 
 # One zip per dataset holding its <name>_TRAIN/_TEST files (the archive site's own per-dataset downloads).
 ARCHIVE_URL = "https://www.timeseriesclassification.com/aeon-toolkit/"
-DOWNLOAD_TIMEOUT_S = 60
 
 # The UCR 2018 sets that the archive stores un-normalised; TS2Vec z-scores them with one global train
 # mean/std. Every other UCR set is already z-normalised per series and is used as stored.
@@ -204,7 +203,7 @@ def download_split_files(name: str, archive: str, folder: Path, url: str) -> tup
     try:
         with tempfile.TemporaryDirectory() as scratch:
             local_zip = Path(scratch) / f"{name}.zip"
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
                 with local_zip.open("wb") as out:
                     shutil.copyfileobj(response, out)  # streamed: some archive zips are hundreds of MB
             unpack_members(local_zip, wanted, folder)

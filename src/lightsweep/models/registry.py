@@ -28,6 +28,13 @@ def family_config(family: str) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{family}.yaml"), resolve=True)
 
 
+def dataset_modality(dataset_target: str) -> str:
+    """The modality a dataset class declares (imports the class: torch and Lightning come with it)."""
+    from hydra.utils import get_object
+
+    return get_object(dataset_target).modality
+
+
 def resolve_model_config(model_cfg: dict[str, Any], modality: str) -> tuple[str, dict[str, Any]]:
     """(family, model config). With family=auto: the family's config for the modality, with the settings the
     auto node carries (an experiment's `model:` keys, +model.<key>=...) merged in; the validator then refuses

@@ -163,16 +163,18 @@ def dead_units(by_layer: Mapping[str, float], path: Path, dpi: int = 80) -> Path
     return _save(fig, path, dpi)
 
 
-def health_radar(components: Mapping[str, float], overall: float, path: Path, dpi: int = 80) -> Path:
-    """The six component scores on a radar (0 centre, 1 rim) with the overall score in the title."""
-    names = list(components)
+def health_radar(components: Mapping[str, float | None], overall: float, path: Path, dpi: int = 80) -> Path:
+    """The measured component scores on a radar (0 centre, 1 rim; unmeasured ones, None, left out) with the
+    overall score and how many components it covers in the title."""
+    measured = {name: score for name, score in components.items() if score is not None}
+    names = list(measured)
     angles = [2 * math.pi * i / len(names) for i in range(len(names))]
-    values = [components[n] for n in names]
+    values = [measured[n] for n in names]
     fig = Figure(figsize=(4.5, 4.5))
     ax = fig.add_subplot(projection="polar")
     ax.plot(angles + angles[:1], values + values[:1], color="tab:green")
     ax.fill(angles + angles[:1], values + values[:1], color="tab:green", alpha=0.25)
     ax.set_xticks(angles, [n.replace("_", "\n") for n in names], fontsize=7)
     ax.set_ylim(0, 1)
-    ax.set_title(f"health {overall:.2f}", fontsize=9)
+    ax.set_title(f"health {overall:.2f} ({len(names)} of {len(components)} components measured)", fontsize=9)
     return _save(fig, path, dpi)

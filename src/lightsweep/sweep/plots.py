@@ -54,7 +54,7 @@ def write_plots(study: Any, names: list[str], importances: dict[str, dict[str, f
         for stem, draw in wanted:
             axes = draw()
             figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
-            figure.set_size_inches(9, 5.5)
+            figure.set_size_inches(max(9.0, figure.get_figwidth()), 5.5)  # wide plots keep their width
             figure.tight_layout()
             path = folder / f"{stem}.png"
             figure.savefig(path, dpi=100)

@@ -171,13 +171,10 @@ def _write_best_dir(link: Path, best: dict[str, Any], meta: dict[str, Any], stud
 
 
 def _swap_in(link: Path, folder: Path) -> None:
-    """Make `link` a symlink to `folder` (its sibling) in one os.replace, then delete the folder it pointed
-    to: a folder cannot be renamed over a non-empty one, and deleting it first leaves a moment with none."""
-    previous = link.resolve() if link.is_symlink() else None
-    ours = (
-        previous is not None and previous.parent == link.parent.resolve() and previous.name.startswith(f".{link.name}.")
-    )
-    previous = previous if ours else None  # a link pointed elsewhere by hand: its target is left alone
+    """Make `link` a symlink to `folder` (its sibling) in one os.replace, then delete the copies it no longer
+    points to (the one it pointed to, and any left by a report killed mid-copy): a folder cannot be renamed
+    over a non-empty one, and deleting it first leaves a moment with none."""
+    previous = None
     legacy = link.is_dir() and not link.is_symlink()  # a best/ folder written before best/ became a link
     staged = folder.with_name(folder.name + ".link")
     staged.symlink_to(folder.name)  # relative: the sweep dir can be moved or copied
@@ -191,8 +188,9 @@ def _swap_in(link: Path, folder: Path) -> None:
         raise
     finally:
         staged.unlink(missing_ok=True)
-    if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
+    for stale in link.parent.glob(f".{link.name}.*"):  # our copies only: a target set by hand is left alone
+        if stale.name != folder.name and stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _fmt(value: Any) -> str:

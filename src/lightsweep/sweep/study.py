@@ -81,14 +81,13 @@ def best_command(run_dir: Path) -> str | None:
     import yaml
 
     from lightsweep.paths import PROJECT_ROOT
+    from lightsweep.runinfo import launch_dir
 
     snapshot = Path(run_dir) / ".hydra"
     if not (snapshot / "overrides.yaml").is_file() or not (snapshot / "config.yaml").is_file():
         return None
     overrides = yaml.safe_load((snapshot / "overrides.yaml").read_text()) or []
     config = yaml.safe_load((snapshot / "config.yaml").read_text())
-    hydra = yaml.safe_load((snapshot / "hydra.yaml").read_text()) if (snapshot / "hydra.yaml").is_file() else {}
-    launch_dir = ((hydra or {}).get("hydra") or {}).get("runtime", {}).get("cwd") or str(Path.cwd())
     kept = [o for o in overrides if o.lstrip("+").split("=", 1)[0] not in (TRIAL_KEY, "sweep")]
     given = {o.split("=", 1)[0] for o in kept}
     objective = config.get("objective") or {}
@@ -98,7 +97,7 @@ def best_command(run_dir: Path) -> str | None:
         if key in objective and f"objective.{key}" not in given
     ]
     python = [sys.executable, str(PROJECT_ROOT / "train.py")]
-    return f"cd {shlex.quote(launch_dir)} && " + " ".join(shlex.quote(part) for part in python + kept)
+    return f"cd {shlex.quote(str(launch_dir(run_dir)))} && " + " ".join(shlex.quote(part) for part in python + kept)
 
 
 def _override_value(value: Any) -> str:

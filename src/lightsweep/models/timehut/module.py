@@ -98,13 +98,15 @@ class TimeHUT(L.LightningModule):
         return torch.cat(features).numpy(), torch.cat(labels).numpy()
 
     def unreachable_weights(self, input_shape: Sequence[int]) -> dict[str, torch.Tensor]:
-        """For the health monitor: the encoder weights that inputs of this (B, T, D) shape cannot reach."""
-        return {f"encoder.{name}": mask for name, mask in self.encoder.unreachable_weights(input_shape[1]).items()}
+        """For the health monitor: the encoder weights that inputs of this (..., T, D) shape cannot reach (one
+        sample's shape or a batch's: T is the second-last axis either way)."""
+        length = input_shape[-2]
+        return {f"encoder.{name}": mask for name, mask in self.encoder.unreachable_weights(length).items()}
 
     def overrides_for(self, input_shape: Sequence[int]) -> list[str]:
         """The shallower encoder whose every tap reaches series of T steps: the deepest whose last block's
         dilation 2**depth is below T (its receptive field already spans the series)."""
-        depth = max(0, (input_shape[1] - 1).bit_length() - 1)
+        depth = max(0, (input_shape[-2] - 1).bit_length() - 1)
         return [f"model.depth={depth}"] if depth < self.hparams.depth else []
 
     def probe_network(self) -> torch.nn.Module:
