@@ -104,7 +104,7 @@ def main(cfg: DictConfig) -> float | list[float] | str | None:
 
     try:
         pruning = None if _single_run() else pruning_callback(cfg)
-        if pruning:  # a sweep with a pruner: this job reports to its trial every epoch
+        if pruning:  # a sweep with a study storage: this job reports to its trial every epoch
             with open_dict(cfg):
                 cfg.callbacks = cfg.callbacks or {}
                 cfg.callbacks.optuna_pruning = pruning

@@ -1,7 +1,7 @@
 """Optuna trial pruning inside a Hydra sweep: the job reattaches to its trial through the study storage
 (Hydra's sweeper never hands the Trial object to the job), reports the monitored metric after every
-validation epoch, and stops training when the study's pruner says so. The sweeper adds this callback to
-each job of a `hydra/sweeper=lightsweep` sweep with a pruner (see lightsweep.train.main)."""
+validation epoch (the trial's learning curve), and stops training when the study's pruner says so. Each job
+of a `hydra/sweeper=lightsweep` sweep with a study storage gets it (lightsweep.sweep.study.pruning_callback)."""
 
 from __future__ import annotations
 

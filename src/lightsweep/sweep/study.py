@@ -106,16 +106,20 @@ def _override_value(value: Any) -> str:
 
 
 def pruning_callback(cfg: Any) -> dict[str, Any] | None:
-    """The OptunaPruning callback node for a job of a lightsweep sweep with a pruner (else None)."""
+    """The OptunaPruning callback node for a job of a lightsweep sweep with a study storage (else None). It
+    reports the monitored metric every epoch whether or not a pruner is set: the intermediate values are the
+    trials' learning curves, which the report, optuna-dashboard and the service's live events read."""
     from hydra.core.hydra_config import HydraConfig
 
-    from lightsweep.objective import monitor_of
+    from lightsweep.objective import monitor_of, names_of
 
     sweeper = HydraConfig.get().sweeper
-    pruner = sweeper.get("pruner") or {}
-    if cfg.get(TRIAL_KEY) is None or pruner.get("_target_", "NopPruner").endswith("NopPruner"):
+    names = names_of(cfg.objective.name)
+    if cfg.get(TRIAL_KEY) is None or not sweeper.get("storage") or len(names) > 1:  # Optuna: no multi-objective report
         return None
-    monitor = monitor_of(cfg.objective.name, sweeper.monitor)  # the sweeper checked its direction
+    monitor = monitor_of(names[0], sweeper.monitor)  # with a pruner, the sweeper checked its direction
+    if monitor is None:
+        return None
     return {
         "_target_": "lightsweep.callbacks.optuna_pruning.OptunaPruning",
         "storage": absolute_storage(sweeper.storage, HydraConfig.get().runtime.cwd),
