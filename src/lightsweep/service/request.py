@@ -1,0 +1,377 @@
+"""The body of `POST /optimize`: parameters, never code. Typed fields with bounds, `overrides` on an allowlist
+taken from the composed config, the job's Hydra argument list built from the validated request only, and
+validate() (compose + the CLI's validator) for `?validate_only=true` and before a job starts."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+import re
+import threading
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from hydra.core.config_store import ConfigStore
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+import hydra_plugins.lightsweep_sweeper.config  # noqa: F401  registers the pruners and Optuna's samplers
+from lightsweep.errors import ConfigError, group_choices
+from lightsweep.objective import OBJECTIVES
+from lightsweep.paths import CONF_DIR
+
+
+def _stored(group: str) -> tuple[str, ...]:
+    return tuple(sorted(name.removesuffix(".yaml") for name in ConfigStore.instance().list(group)))
+
+
+DATASETS = tuple(group_choices("dataset"))
+# grid is refused by the lightsweep sweeper (the family spaces have intervals); motpe was removed from Optuna.
+SAMPLERS = tuple(name for name in _stored("hydra/sweeper/sampler") if name not in ("grid", "motpe"))
+SAMPLER_PACKAGES = {"cmaes": "cmaes"}  # imported by Optuna only when sampling: a missing one fails every trial
+SWEEP_OBJECTIVES = tuple(name for name, spec in OBJECTIVES.items() if not spec.test_data)
+MAX_NUMBER = 1e9
+RUN_DIR_PLACEHOLDER = "<run dir>"  # paths.output_dir in validate(): Hydra sets it per trial
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_WORD = re.compile(r"[A-Za-z0-9_.\-]+")  # every enumerated value; nothing of the override grammar
+# Keys a typed field owns -> the field; objective.* as a prefix.
+_OWNED = {"trainer.max_epochs": "max_epochs", "seed": "seed", "dataset": "dataset", "model": "model"}
+_OWNED |= {"executor": "executor", "sweep": "kind and mode", "objective": "objective, mode and health_weight"}
+_COMPOSE_LOCK = threading.Lock()  # Hydra's compose uses a process-wide singleton
+
+OverrideValue = StrictBool | StrictInt | StrictFloat | StrictStr
+
+
+class RequestInvalid(Exception):
+    """The request's config does not compose or validate: every problem, each a sentence naming the key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class OptimizeRequest(BaseModel):
+    """A sweep (or one run) as parameters only: typed, bounded fields and an allowlisted `overrides` map."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, str_max_length=200)
+
+    kind: Literal["sweep", "run"] = Field("sweep", description="sweep: an Optuna search (-m); run: one training run")
+    dataset: str = Field(description="a dataset of conf/dataset", json_schema_extra={"enum": list(DATASETS)})
+    model: Literal[tuple(group_choices("model"))] = Field(
+        "auto", description="model family; auto picks it from the dataset's modality"
+    )
+    mode: Literal["simple", "health"] = Field(
+        "simple", description="simple: the objective as measured; health: blended with the overall health score"
+    )
+    objective: Literal[SWEEP_OBJECTIVES] = Field("val_accuracy", description="what the sweep optimises")
+    health_weight: float = Field(0.3, ge=0.0, le=1.0, description="w in (1-w)*objective + w*health (mode=health)")
+    trials: int = Field(10, ge=1, le=1000, description="trials in the study (kind=sweep)")
+    max_epochs: int | None = Field(None, ge=1, le=10000, description="epochs per trial; null: the model's budget")
+    pruner: Literal[_stored("hydra/sweeper/pruner")] = Field("none", description="stops poor trials early")
+    sampler: Literal[SAMPLERS] = Field("tpe", description="Optuna sampler proposing each trial's parameters")
+    executor: Literal[tuple(group_choices("executor"))] = Field("local", description="where the sweep's trials run")
+    fallback_local: bool = Field(False, description="executor=slurm: run locally when no scheduler answers")
+    n_jobs: int = Field(1, ge=1, le=64, description="trials launched at once")
+    seed: int = Field(42, ge=0, le=2**31 - 1, description="seeds training and the sampler")
+    overrides: dict[Annotated[str, Field(max_length=200)], OverrideValue] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="config keys -> scalar values, on an allowlist: the model family's search space and the "
+        "numeric, boolean and enumerated knobs of model., dataset. and trainer.",
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, dataset: str) -> str:
+        if dataset not in DATASETS:
+            raise ValueError(f"dataset={dataset!r} is not a dataset: use one of {', '.join(DATASETS)}.")
+        return dataset
+
+    @field_validator("overrides")
+    @classmethod
+    def _allowed(cls, overrides: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        found = [p for key in sorted(overrides) if (p := _syntax_problem(key, overrides[key]))]
+        if overrides and not found and {"dataset", "model"} <= set(info.data):  # else their own errors answer
+            allowed = _allowlist(info.data["dataset"], info.data["model"])
+            found = [p for key in sorted(overrides) if (p := _allowlist_problem(key, overrides[key], allowed))]
+        if found:
+            raise ValueError(" ".join(found))
+        return overrides
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OptimizeRequest:
+        defaults = {name: field.default for name, field in type(self).model_fields.items()}
+        found = [
+            f"{name}={getattr(self, name)} applies to kind=sweep only: drop it or use kind=sweep."
+            for name in ("trials", "pruner", "sampler", "n_jobs", "executor")
+            if self.kind == "run" and getattr(self, name) != defaults[name]
+        ]
+        if OBJECTIVES[self.objective].health_only and self.mode != "health":
+            found.append(f"objective={self.objective} is a health score: it needs mode=health (got mode={self.mode}).")
+        if self.mode != "health" and self.health_weight != defaults["health_weight"]:
+            found.append(f"health_weight={self.health_weight} applies to mode=health only: set mode=health or drop it.")
+        if self.fallback_local and self.executor != "slurm":
+            found.append(f"fallback_local=true applies to executor=slurm only (got executor={self.executor}).")
+        if found:
+            raise ValueError(" ".join(found))
+        return self
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What one overrides key accepts: values of `type` (an int also for a float key), from `choices` when
+    it has any (always for strings), and no negative number when the config's value is non-negative."""
+
+    type: type
+    choices: tuple[Any, ...] = ()
+    non_negative: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        if type(value) is not self.type and not (self.type is float and type(value) is int):
+            expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[self.type]
+            return f"has the wrong type: expected {expected}."
+        if self.choices and value not in self.choices:
+            return f"is not one of {', '.join(map(str, self.choices))}."
+        if self.non_negative and value < 0:
+            return "must not be negative (the config's value is not)."
+        return None
+
+
+def allowed_overrides(request: OptimizeRequest) -> dict[str, Allowed]:
+    """The overrides keys settable for the request's dataset and model, with what each accepts."""
+    return _allowlist(request.dataset, request.model)
+
+
+def _syntax_problem(key: str, value: Any) -> str | None:
+    """Refusals that need no config: key grammar, keys never settable or owned by a field, unsafe values."""
+    if not _KEY.fullmatch(key):
+        return (
+            f"overrides key {key!r} is not a plain config key: only letters, digits, _ and . are allowed "
+            "(no +, ~, @, =, / or spaces: Hydra's add, delete and package syntax is not available here)."
+        )
+    owner = _OWNED.get(key) or (_OWNED["objective"] if key.startswith("objective.") else None)
+    if owner:
+        return f"overrides.{key} is set by the request's {owner} field: use that instead of overrides."
+    if reason := _never_settable(key):
+        return f"overrides.{key} {reason}: it is never settable through the service."
+    if isinstance(value, str) and not _WORD.fullmatch(value):
+        return (
+            f"overrides.{key}={value[:40]!r} contains characters of Hydra's override grammar, quotes, commas, "
+            "interpolations (${...}) or whitespace: values are single words such as relu or 16-mixed."
+        )
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+            return f"overrides.{key}={value} is out of range: numbers must be finite and within ±{MAX_NUMBER:.0e}."
+    return None
+
+
+def _never_settable(key: str) -> str | None:
+    parts = key.split(".")
+    if parts[0] in ("hydra", "paths"):
+        return f"belongs to {parts[0]}.* (where the service runs and writes)"
+    if "_target_" in key:
+        return "names a class (_target_)"
+    leaf_words = ("path", "url", "root", "file")
+    if any(p.endswith("_dir") or p == "source" or any(w in p for w in leaf_words) for p in parts):
+        return "names a file, folder, URL or data source"
+    if parts[0] == "dataset" and parts[-1].endswith("name"):
+        return "names the data source"
+    return None
+
+
+def _allowlist_problem(key: str, value: Any, allowed: dict[str, Allowed]) -> str | None:
+    if key not in allowed:
+        near = difflib.get_close_matches(key, list(allowed), n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(near)}?" if near else ""
+        return (
+            f"overrides.{key} is not a settable key for this dataset and model.{hint} Settable: {', '.join(allowed)}."
+        )
+    problem = allowed[key].problem(value)
+    return f"overrides.{key}={value!r} {problem}" if problem else None
+
+
+@functools.lru_cache(maxsize=64)
+def _allowlist(dataset: str, model: str) -> dict[str, Allowed]:
+    """The search space of the family the request runs, then the config's own scalar knobs (their types and
+    Literal choices win over the space's), minus keys never settable or owned by a field."""
+    from omegaconf import OmegaConf
+
+    from lightsweep.config import auto_family_overrides, compose, normalize_overrides
+    from lightsweep.models.registry import resolve_model_config
+
+    with _COMPOSE_LOCK:  # model=auto: the family the dataset picks, as the CLI does when model keys are set
+        overrides, _ = auto_family_overrides(normalize_overrides([f"dataset={dataset}", f"model={model}"]), force=True)
+        cfg = compose(overrides, output_dir=RUN_DIR_PLACEHOLDER)
+    family, _ = resolve_model_config(OmegaConf.to_container(cfg.model), "")
+    spaces = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "hydra" / "sweeper" / "spaces" / "default.yaml"))
+    allowed = {key: a for key, expression in (spaces.get(family) or {}).items() if (a := _from_expression(expression))}
+    for part in ("model", "dataset", "trainer"):
+        _add_leaves(OmegaConf.to_container(cfg[part]), part, allowed)
+    return {key: a for key, a in sorted(allowed.items()) if _syntax_problem(key, 0) is None}  # owned, never settable
+
+
+def _from_expression(expression: Any) -> Allowed | None:
+    """A search-space entry: choice(...) of scalars, (int(...)) interval(...), or a fixed scalar."""
+    if not isinstance(expression, str):
+        return _from_value(expression, None)
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep
+
+    swept = _parser().parse_override(f"key={expression}").value()
+    if isinstance(swept, IntervalSweep):
+        kind = int if isinstance(swept.start, int) and isinstance(swept.end, int) else float
+        return Allowed(kind, non_negative=swept.start >= 0)
+    if not isinstance(swept, ChoiceSweep):
+        return _from_value(swept, None)
+    values = swept.list
+    for kind in (bool, int, str):
+        if all(type(v) is kind for v in values):
+            return Allowed(kind, tuple(values) if kind is str else (), kind is int and min(values) >= 0)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return Allowed(float, non_negative=min(values) >= 0)
+    return None  # choices of lists: not a scalar knob
+
+
+def _add_leaves(node: dict[str, Any], where: str, allowed: dict[str, Allowed]) -> None:
+    """Every scalar leaf under a config node, typed by its value, or by the constructor's hint when null."""
+    from hydra.utils import get_object
+
+    from lightsweep.validate import _parameters
+
+    hints = _parameters(get_object(node["_target_"]))[0] if "_target_" in node else {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            _add_leaves(value, f"{where}.{key}", allowed)
+        elif found := _from_value(value, hints.get(key)):
+            allowed[f"{where}.{key}"] = found
+
+
+def _from_value(value: Any, hint: Any) -> Allowed | None:
+    choices = _literal_members(hint)
+    if isinstance(value, bool):
+        return Allowed(bool)
+    if isinstance(value, int):
+        return Allowed(int, tuple(c for c in choices if type(c) is int), value >= 0)
+    if isinstance(value, float):
+        return Allowed(float, non_negative=value >= 0)
+    if isinstance(value, str):
+        words = tuple(c for c in choices if isinstance(c, str))
+        return Allowed(str, words) if value in words else None  # a free string may name anything
+    members = {a for a in (typing.get_args(hint) or (hint,)) if a is not type(None)}  # null: the hint's type
+    if value is None and members and members <= {int, float, bool} and (bool not in members or len(members) == 1):
+        return Allowed(float if float in members else members.pop())
+    return None
+
+
+def _literal_members(hint: Any) -> tuple[Any, ...]:
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    return tuple(m for arg in typing.get_args(hint) for m in _literal_members(arg))
+
+
+def hydra_arguments(request: OptimizeRequest, sweep_dir: Path) -> list[str]:
+    """The arguments after `train.py` for the job, from the validated request only: its fields, its overrides
+    in key order, then the folder Hydra writes to (hydra.sweep.dir for a sweep, hydra.run.dir for a run)."""
+    directory = "hydra.sweep.dir" if request.kind == "sweep" else "hydra.run.dir"
+    return [*_arguments(request), _override(directory, str(sweep_dir))]
+
+
+def _arguments(request: OptimizeRequest) -> list[str]:
+    sweep = request.kind == "sweep"
+    args = ["-m", f"+sweep={request.mode}"] if sweep else []
+    args += [f"dataset={request.dataset}", f"model={request.model}", f"objective.name={request.objective}"]
+    if request.mode == "health":
+        args += [] if sweep else ["objective.mode=health"]  # +sweep=health sets it for a sweep
+        args.append(_override("objective.health_weight", request.health_weight))
+    if sweep:
+        args += [f"hydra.sweeper.n_trials={request.trials}", f"hydra.sweeper.n_jobs={request.n_jobs}"]
+        args += [f"hydra/sweeper/pruner={request.pruner}", f"hydra/sweeper/sampler={request.sampler}"]
+        args.append(f"executor={request.executor}")
+        if request.executor == "slurm":
+            args.append(_override("hydra.launcher.fallback_local", request.fallback_local))
+    args.append(f"seed={request.seed}")
+    if request.max_epochs is not None:
+        args.append(f"trainer.max_epochs={request.max_epochs}")
+    return args + [_override(key, value) for key, value in sorted(request.overrides.items())]
+
+
+def _override(key: str, value: Any) -> str:
+    """key=value spelled so that Hydra parses it back to the same value and type (a string that would read
+    as a number or bool is quoted); anything else is refused."""
+    text = str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, float) else str(value)
+    for spelling in (text, "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"):
+        if "${" not in text and _parsed(f"{key}={spelling}") == (type(value), value):
+            return f"{key}={spelling}"
+    raise ValueError(f"{key}={text!r} cannot be written as a Hydra override that reads back the same.")
+
+
+def _parsed(override: str) -> tuple[type, Any] | None:
+    from hydra.errors import HydraException
+
+    try:
+        parsed = _parser().parse_override(override)
+    except HydraException:
+        return None
+    return None if parsed.is_sweep_override() else (type(parsed.value()), parsed.value())
+
+
+@functools.cache
+def _parser() -> Any:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def validate(request: OptimizeRequest) -> dict[str, Any]:
+    """Compose the job's config as the CLI would for hydra_arguments() (its -m and hydra.* arguments aside)
+    and check it as a run does before training: the resolved config as plain containers, or RequestInvalid
+    listing every problem."""
+
+    from lightsweep.config import compose
+    from lightsweep.errors import describe_user_error
+    from lightsweep.objective import check_objective, pruning_monitor
+    from lightsweep.session import resolved_config
+    from lightsweep.validate import problems
+
+    job = [arg for arg in _arguments(request) if arg != "-m" and not arg.startswith(("hydra.", "hydra/"))]
+    try:
+        with _COMPOSE_LOCK:
+            cfg = compose(job, output_dir=RUN_DIR_PLACEHOLDER)
+        plain, _ = resolved_config(cfg)
+    except Exception as exc:
+        if (message := describe_user_error(exc)) is None:
+            raise
+        raise RequestInvalid([message]) from exc
+    found = problems(plain)
+    checks = [lambda: check_objective(plain, in_sweep=request.kind == "sweep")]
+    if request.kind == "sweep" and request.pruner != "none":  # the sweeper's own check, before any trial
+        direction = OBJECTIVES[request.objective].direction
+        checks.append(lambda: pruning_monitor(request.objective, None, None, direction))
+    for check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            found.append(str(exc))
+    if request.kind == "sweep" and (package := SAMPLER_PACKAGES.get(request.sampler)):
+        import importlib.util
+
+        if importlib.util.find_spec(package) is None:
+            found.append(
+                f"sampler={request.sampler} needs the Python package {package}, which is not installed "
+                f"here: install it, or use another sampler ({', '.join(SAMPLERS)})."
+            )
+    if found:
+        raise RequestInvalid(found)
+    return plain
