@@ -18,6 +18,8 @@ commands:
   report SWEEP_DIR             (re)write a sweep's report.md, plots/ and best/ from its study
   dashboard [STORAGE]          optuna-dashboard for a study storage (URL, sweep dir or .db file; default:
                                the newest multirun/*/optuna.db) on a free port (--port N to choose)
+  serve [--host H] [--port N]  the sweep service: REST API + live events for jobs (--home DIR, --db URL,
+                               --max-running N; the serve extra)
   --help                       this text
 
 add --debug to any command to see full tracebacks"""
@@ -99,6 +101,10 @@ def main() -> None:
         from lightsweep.sweep.dashboard import main as dashboard
 
         guarded(lambda: dashboard(rest))
+    elif command == "serve":
+        from lightsweep.service.server import main as serve
+
+        guarded(lambda: serve(rest))
     elif command in ("--help", "-h", "help"):
         print(USAGE)
     else:

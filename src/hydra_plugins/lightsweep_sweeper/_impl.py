@@ -32,6 +32,7 @@ from lightsweep.errors import ConfigError
 from lightsweep.sweep.study import (
     INTERRUPTED,
     PRUNED,
+    STOP_REQUEST,
     TRIAL_KEY,
     absolute_storage,
     open_storage,
@@ -286,7 +287,8 @@ def _check_resumable(study: optuna.Study, directions: list[str], command: list[s
 def _fail_running_trials(study: optuna.Study, error: str) -> None:
     """Trials left RUNNING by an interrupted sweep will never report: tell them FAIL, marked interrupted."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # WAITING ones are queued work
-        study._storage.set_trial_user_attr(trial._trial_id, "error", error)
+        request = trial.user_attrs.get(STOP_REQUEST)  # a stop asked for (e.g. by the service): say so
+        study._storage.set_trial_user_attr(trial._trial_id, "error", f"stopped: {request}" if request else error)
         study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         log.warning(f"Trial {trial.number}: {error}; recorded as FAIL, not counted towards n_trials")

@@ -196,6 +196,26 @@ class JobStudy:
         del record["epochs"]
         return record
 
+    def request_stop(self, numbers: list[int], reason: str) -> None:
+        """Note on trials `numbers` still RUNNING who stops them, before their sweep is signalled: the sweeper
+        then records them FAIL "stopped: <reason>" (a finished trial can no longer be changed afterwards)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        from lightsweep.sweep.study import STOP_REQUEST
+
+        opened = _open(self.sweep_dir)
+        if opened is None:
+            return
+        storage = opened.storage
+        study_id = storage.get_study_id_from_name(opened.meta["study_name"])
+        for number in numbers:
+            try:
+                storage.set_trial_user_attr(
+                    storage.get_trial_id_from_study_id_trial_number(study_id, number), STOP_REQUEST, reason
+                )
+            except UpdateFinishedTrialError:  # it ended meanwhile: its own outcome stands
+                continue
+
     def mark_stopped(self, numbers: list[int], error: str) -> list[int]:
         """Record those of trials `numbers` still RUNNING as FAIL with `error`, marked interrupted (not counted:
         a resumed sweep runs them again); return the numbers marked. A trial that ended meanwhile keeps its own

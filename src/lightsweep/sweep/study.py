@@ -12,6 +12,7 @@ from lightsweep.errors import ConfigError
 TRIAL_KEY = "optuna_trial"  # each job gets +optuna_trial=<number>: the trial it reports to
 PRUNED = "pruned"  # what a job returns when its trial was pruned
 INTERRUPTED = "interrupted"  # user attr of a FAIL trial stopped from outside (Ctrl-C, a killed sweep): not done
+STOP_REQUEST = "stop_request"  # user attr set on a RUNNING trial before its sweep is stopped: who asked, why
 STUDY_JSON = "study.json"
 _SQLITE = "sqlite:///"
 
