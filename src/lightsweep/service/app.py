@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hmac
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +28,7 @@ from lightsweep.service.watcher import Watcher
 MAX_BODY_BYTES = 64 * 1024
 POLL_S = 0.25  # how often running jobs are read: an epoch reaches subscribers within about this
 REFUSALS = {
+    400: "the body is not readable as JSON text (not UTF-8), or Content-Length is not a number",
     401: "missing or wrong bearer token",
     404: "no job with this id (or no such file in its listing)",
     409: "the job's state does not allow this",
@@ -74,6 +76,7 @@ def create_app(
         app.state.store, app.state.hub = store, EventHub()
         app.state.watcher = Watcher(store, max_running, env=job_environment())
         await app.state.hub.publish(await asyncio.to_thread(app.state.watcher.reconcile))
+        threading.Thread(target=_warm_catalog, daemon=True, name="warm-catalog").start()
         loop = asyncio.create_task(_follow_jobs(app, poll_s))
         yield
         loop.cancel()
@@ -146,6 +149,14 @@ async def _follow_jobs(app: FastAPI, poll_s: float) -> None:
 
             logging.getLogger(__name__).exception("the job watcher failed; retrying")
         await asyncio.sleep(poll_s)
+
+
+def _warm_catalog() -> None:
+    """The catalogue's first answers import torch and the dataset classes and ask SLURM (seconds): get them
+    while nobody waits, so that the first GET /health or /datasets is quick."""
+    catalog.cuda()
+    catalog.executors()
+    catalog.datasets(job_environment()["LIGHTSWEEP_DATA_DIR"])
 
 
 def job_environment() -> dict[str, str]:
