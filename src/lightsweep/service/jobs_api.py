@@ -25,7 +25,7 @@ from lightsweep.service.studies import JobStudy
 
 router = APIRouter(tags=["jobs"])
 KEEPALIVE_S = 15.0
-SUBMITTED = {200: {"description": "validate_only=true: the resolved config; no job"}, **refusals(413)}
+SUBMITTED = {200: {"description": "validate_only=true: the resolved config; no job"}, **refusals(400, 413)}
 UNKNOWN_JOB = refusals(404)
 STATE_CONFLICT = refusals(404, 409)
 
