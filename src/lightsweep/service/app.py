@@ -18,31 +18,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
 
 import lightsweep
 from lightsweep.service import catalog
+from lightsweep.service.responses import MAX_BODY_BYTES, refusals
 from lightsweep.service.store import JobStore
 from lightsweep.service.watcher import Watcher
 
-MAX_BODY_BYTES = 64 * 1024
 POLL_S = 0.25  # how often running jobs are read: an epoch reaches subscribers within about this
-REFUSALS = {
-    400: "the body is not readable as JSON text (not UTF-8), or Content-Length is not a number",
-    401: "missing or wrong bearer token",
-    404: "no job with this id (or no such file in its listing)",
-    409: "the job's state does not allow this",
-    413: f"request body over {MAX_BODY_BYTES // 1024} KiB",
-}
-
-
-class Problem(BaseModel):
-    detail: str  # what was wrong, what is valid, what to do
-
-
-def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI documentation of the refusals a route answers besides FastAPI's own 422."""
-    return {status: {"model": Problem, "description": REFUSALS[status]} for status in statuses}
 
 
 class EventHub:

@@ -18,8 +18,8 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from lightsweep.paths import PROJECT_ROOT
 from lightsweep.service import archive
-from lightsweep.service.app import refusals
 from lightsweep.service.request import OptimizeRequest, RequestInvalid, hydra_arguments, validate
+from lightsweep.service.responses import refusals
 from lightsweep.service.store import FINISHED, QUEUED, RESUMABLE, RUNNING, STATES, Job
 from lightsweep.service.studies import JobStudy
 
