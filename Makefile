@@ -8,7 +8,7 @@ TRAIN_ARGS ?= experiment=timehut_chinatown dataset=unit_test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev train lint format test bench slurm clean
+.PHONY: help install dev train lint format test bench slurm browser clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ bench: install  ## overhead, callbacks overhead, data loading, TimeHUT speed/acc
 
 slurm:  ## as root on Debian: apt-get the packages of the local SLURM cluster the `slurm` tests start
 	SLURM_CI_INSTALL=1 SLURM_CI_INSTALL_ONLY=1 tools/slurm/start-slurm.sh
+
+browser:  ## as root on Debian: apt-get chromium, the browser the `browser` tests drive (Playwright downloads none)
+	@if [ -x /usr/bin/chromium ]; then echo "chromium is installed: /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "make browser: installing chromium needs root on Debian (apt-get install chromium)" >&2; exit 1; fi
 
 clean:  ## remove .venv, outputs/ and multirun/
 	rm -rf $(VENV) outputs multirun

@@ -118,8 +118,10 @@ def create_app(
         return {"objectives": catalog.objectives()}
 
     from lightsweep.service.jobs_api import router
+    from lightsweep.service.pages import include_pages
 
     app.include_router(router, dependencies=authorized, responses=refusals(401))
+    include_pages(app, authorized)
     return app
 
 

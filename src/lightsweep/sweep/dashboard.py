@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from lightsweep.errors import ConfigError
 from lightsweep.sweep.study import STUDY_JSON, read_study_json
@@ -41,20 +42,30 @@ def _newest_sweep_db(cwd: Path) -> Path:
     return found[-1]
 
 
-def serve(storage: str, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve optuna-dashboard until interrupted; port 0 takes a free port. Prints the URL first."""
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIServer, make_server
-
+def dashboard_app(storage: str) -> Any:
+    """optuna-dashboard's WSGI application for a storage URL."""
     try:
         from optuna_dashboard import wsgi
     except ImportError:
         raise ConfigError("optuna-dashboard is not installed: pip install -e '.[serve]'.") from None
+    return wsgi(storage)
+
+
+def bind(app: Any, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """A threaded WSGI server for `app` bound to host:port (0: a free port; server_port says which), not yet
+    serving: the caller runs serve_forever() (the service runs one per job in a thread)."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIServer, make_server
 
     class ThreadedServer(ThreadingMixIn, WSGIServer):  # the page loads several API routes at once
         daemon_threads = True
 
-    with make_server(host, port, wsgi(storage), server_class=ThreadedServer) as server:
+    return make_server(host, port, app, server_class=ThreadedServer)
+
+
+def serve(storage: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve optuna-dashboard until interrupted; port 0 takes a free port. Prints the URL first."""
+    with bind(dashboard_app(storage), host, port) as server:
         print(
             f"Optuna dashboard for {storage}: http://{host}:{server.server_port}/dashboard/ (Ctrl-C to stop)",
             flush=True,
