@@ -324,6 +324,25 @@ def test_a_sweep_from_the_form_fills_in_live_and_matches_the_api(page, api, serv
 
 @pytest.mark.browser
 @pytest.mark.slow
+def test_a_single_run_from_the_form_shows_its_record_and_plots(page, api):
+    fill_form(page, Dataset="digits", Kind="run", Model="cnn", **{"Epochs per trial": "1"})
+    expect(page.get_by_label("Trials", exact=True)).to_be_disabled()  # a run takes no sweep settings
+    page.get_by_label("Overrides (optional)").fill(overrides_text(TINY))
+    page.get_by_role("button", name="Start job").click()
+    job_id = job_id_of(page)
+    expect(page.locator(".state-line .badge")).to_have_text("completed", timeout=LIVE_S)
+    assert api.get(f"/jobs/{job_id}").json()["kind"] == "run"
+    expect(page.locator("#trials")).to_be_hidden()
+    run = api.get(f"/jobs/{job_id}/files/sweep/run.json").json()
+    panel = page.get_by_role("region", name="The run")
+    expect(panel.locator("dd").first).to_have_text(run["status"])
+    expect(panel).to_contain_text("val/acc")
+    expect(panel.locator(".run-plot img")).to_have_count(len(run["plots"]["files"]))
+    assert page.errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_a_job_page_follows_its_job_through_a_server_restart_and_stops_it(page, api, server):
     fill_form(page, Dataset="digits", Model="cnn", Trials="3", **{"Epochs per trial": "500"})
     page.get_by_label("Overrides (optional)").fill(overrides_text(TINY))

@@ -17,6 +17,7 @@ const KEY_FIELDS = {
   'hydra.launcher.fallback_local': 'fallback_local',
 };
 const OVERRIDE_PREFIXES = ['overrides.', 'model.', 'dataset.', 'trainer.'];
+const SWEEP_ONLY = ['trials', 'pruner', 'sampler', 'executor']; // a single run takes none of these
 const EXECUTOR_PROBE = { local: 'local', submitit_local: 'submitit', slurm: 'slurm' }; // /health's names
 
 export function newJobView(main) {
@@ -85,6 +86,7 @@ function jobForm(choices, signal) {
       'div',
       { class: 'columns' },
       field('dataset', 'Dataset', select(datasetOptions, '')),
+      field('kind', 'Kind', select([['sweep', 'sweep (an Optuna search)'], ['run', 'a single run']], 'sweep')),
       field('model', 'Model', select(enumOf('model'), request.model.default), request.model.description),
       field('mode', 'Mode', select(choices.modes.map((m) => [m.name, m.name]), request.mode.default)),
       field('objective', 'Objective', select([], request.objective.default)),
@@ -132,7 +134,8 @@ function jobForm(choices, signal) {
       ...valid.map((o) => h('option', { value: o.name, selected: o.name === kept }, `${o.name} (${o.direction})`)),
     );
     fields.health_weight.disabled = mode !== 'health';
-    fields.fallback_local.closest('.field').hidden = fields.executor.value !== 'slurm';
+    for (const name of SWEEP_ONLY) fields[name].disabled = fields.kind.value === 'run';
+    fields.fallback_local.closest('.field').hidden = fields.executor.value !== 'slurm' || fields.kind.value === 'run';
     const dataset = choices.datasets.find((d) => d.name === fields.dataset.value);
     hints.dataset.textContent = dataset ? dataset.detail : '';
     hints.mode.textContent = choices.modes.find((m) => m.name === mode)?.description || '';
@@ -222,19 +225,20 @@ function body(fields) {
   const value = (name) => fields[name].value.trim();
   const numberOrNull = (name) => (value(name) === '' ? null : Number(value(name)));
   const request = {
+    kind: value('kind'),
     dataset: value('dataset') || null,
     model: value('model'),
     mode: value('mode'),
     objective: value('objective'),
-    trials: numberOrNull('trials'),
     max_epochs: numberOrNull('max_epochs'),
-    pruner: value('pruner'),
-    sampler: value('sampler'),
-    executor: value('executor'),
     seed: numberOrNull('seed'),
   };
+  if (request.kind === 'sweep') {
+    Object.assign(request, { trials: numberOrNull('trials'), pruner: value('pruner'), sampler: value('sampler') });
+    request.executor = value('executor');
+    if (request.executor === 'slurm') request.fallback_local = fields.fallback_local.checked;
+  }
   if (request.mode === 'health') request.health_weight = numberOrNull('health_weight');
-  if (request.executor === 'slurm') request.fallback_local = fields.fallback_local.checked;
   const problems = [];
   const overrides = {};
   fields.overrides.value.split('\n').forEach((raw, index) => {

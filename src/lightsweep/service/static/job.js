@@ -40,12 +40,7 @@ export function jobView(main, id) {
   const rows = new Map(); // trial number -> {row, select, cells}: kept, so focus stays on a row's button
   const panel = trialPanel(id, signal);
   const heads = ['Trial', 'State', 'Value', 'Health', 'Epochs', 'Duration'].map((t) => h('th', { scope: 'col' }, t));
-  main.append(
-    h('h1', { tabindex: '-1' }, `Job ${id.slice(0, 8)}`),
-    header,
-    h('div', { class: 'actions' }, Object.values(buttons)),
-    actionStatus,
-    live,
+  const sweepParts = [
     bestBox,
     h('section', { 'aria-labelledby': 'charts-title' }, h('h2', { id: 'charts-title' }, 'Progress'), charts),
     h(
@@ -58,6 +53,14 @@ export function jobView(main, id) {
         h('table', { class: 'trials', id: 'trials' }, h('thead', {}, h('tr', {}, heads)), trialsBody),
       ),
     ),
+  ]; // a single run has none of these: its panel shows the run
+  main.append(
+    h('h1', { tabindex: '-1' }, `Job ${id.slice(0, 8)}`),
+    header,
+    h('div', { class: 'actions' }, Object.values(buttons)),
+    actionStatus,
+    live,
+    ...sweepParts,
     panel.element,
   );
 
@@ -120,16 +123,21 @@ export function jobView(main, id) {
       .then((answer) => ((page.best = answer.trial), render()))
       .catch(failed);
   }
-  function ended() {
+  async function ended() {
+    if (page.job.request.kind === 'run') return panel.showRun(page.job);
     rereadBest();
     // study.json gets the parameter importances from the sweep's report, written as the sweep ends
-    getJSON(`/jobs/${id}/files/sweep/study.json`, { signal })
-      .then((study) => {
-        const all = study.importances || {};
-        page.importances = all[study.objective?.name] || Object.values(all)[0] || {};
-      })
-      .catch(() => (page.importances = {})) // no study (a single run) or no report
-      .finally(render);
+    try {
+      const { files } = await getJSON(`/jobs/${id}/files`, { signal });
+      const study = files.some((f) => f.name === 'sweep/study.json')
+        ? await getJSON(`/jobs/${id}/files/sweep/study.json`, { signal })
+        : {}; // a sweep that failed before it began
+      const all = study.importances || {};
+      page.importances = all[study.objective?.name] || Object.values(all)[0] || {};
+      render();
+    } catch (error) {
+      failed(error);
+    }
   }
 
   // -- actions ----------------------------------------------------------------------------------------
@@ -185,7 +193,7 @@ export function jobView(main, id) {
     const job = page.job;
     buttons.stop.disabled = !['queued', 'running'].includes(job.state) || job.stop_requested;
     buttons.resume.disabled = !RESUMABLE.has(job.state);
-    buttons.dashboard.hidden = job.request.kind === 'run';
+    for (const part of [buttons.dashboard, ...sweepParts]) part.hidden = job.request.kind === 'run';
     commandDetails.querySelector('code').textContent = job.command;
     renderClock();
     if (drawnBest !== page.best) bestBox.replaceChildren(...bestTrial((drawnBest = page.best)));
@@ -238,7 +246,7 @@ export function jobView(main, id) {
       objectives = known;
       page.job = job;
       page.direction = known.objectives.find((o) => o.name === job.request.objective)?.direction || 'maximize';
-      panel.job(job);
+      if (job.request.kind === 'run') panel.showRun(job);
       render();
       stream();
       rereadBest(); // before the replayed events ask for it: a finished job shows its best at once

@@ -14,6 +14,7 @@ import {
   secondsBetween,
   stateBadge,
 } from './dom.js';
+import { trialsDone } from './summary.js';
 
 const SHOWN = 50;
 const FOLLOWED = 3;
@@ -129,8 +130,8 @@ export function jobsView(main) {
 }
 
 function jobCells(job) {
-  const request = job.request || {};
-  const total = request.kind === 'run' ? 1 : (job.progress?.n_trials ?? request.trials);
+  const request = job.request;
+  const [done, total] = trialsDone(job);
   const ended = job.finished_at;
   const short = job.id.slice(0, 8);
   const message = job.message && h('span', { class: 'sub' }, ` ${job.message}`);
@@ -142,7 +143,7 @@ function jobCells(job) {
       h('span', { class: 'sub' }, ` ${request.dataset} · ${request.model} · ${request.objective}`),
     ),
     h('td', { 'data-label': 'State' }, stateBadge(job.state), message),
-    h('td', { 'data-label': 'Trials done' }, progressBar(job.progress?.done ?? 0, total, `trials done of ${short}`)),
+    h('td', { 'data-label': 'Trials done' }, progressBar(done, total, `trials done of ${short}`)),
     h('td', { 'data-label': 'Best value', class: 'num' }, formatValue(job.progress?.best_value)),
     h('td', { 'data-label': 'Started' }, formatTime(job.started_at)),
     h('td', { 'data-label': 'Duration', class: 'num' }, formatDuration(secondsBetween(job.started_at, ended))),

@@ -8,7 +8,7 @@ import { formatDuration, formatTime, formatValue, h, present, progressBar, state
 export function jobFacts(job, trials, direction) {
   const request = job.request;
   const finished = [...trials.values()].filter((t) => t.state !== 'RUNNING' && !t.interrupted).length;
-  const total = request.kind === 'run' ? 1 : (job.progress?.n_trials ?? request.trials);
+  const [done, total] = trialsDone(job, finished);
   const end = job.finished_at ? Date.parse(job.finished_at) : Date.now();
   const health = request.mode === 'health' ? `, w=${request.health_weight}` : '';
   const search = `${request.trials}, ${request.sampler} sampler, pruner ${request.pruner}`;
@@ -29,10 +29,16 @@ export function jobFacts(job, trials, direction) {
       'div',
       { class: 'progress-line' },
       'Trials done ',
-      progressBar(Math.max(finished, job.progress?.done ?? 0), total, 'trials done'),
+      progressBar(done, total, 'trials done'),
     ),
     h('dl', { class: 'facts' }, facts.map(([term, value]) => [h('dt', {}, term), h('dd', {}, String(value))])),
   ];
+}
+
+/** [done, total] trials of a job; a single run counts as one trial, done once it completed. */
+export function trialsDone(job, finishedSeen = 0) {
+  if (job.request.kind === 'run') return [Number(job.state === 'completed'), 1];
+  return [Math.max(finishedSeen, job.progress?.done ?? 0), job.progress?.n_trials ?? job.request.trials];
 }
 
 /** The best trial (GET /jobs/{id}/best-trial): its value (exact in data-value) and command. */
