@@ -55,6 +55,7 @@ JOB_ROUTES = [
     ("GET", "/files/sweep/report.md"),
     ("GET", "/download"),
     ("GET", "/events"),
+    ("POST", "/optuna-dashboard"),
 ]
 PROTECTED = [
     ("GET", "/datasets"),
@@ -265,6 +266,11 @@ def file_cases() -> Iterator[Case]:
     for name, file_name in literal.items():
         path = f"/jobs/{JOB}/files/{file_name}"
         yield Case(f"file {name}", "GET", path, 404, "no file", literal_path=True)
+    # The web page's files (no token) are served by name from a fixed set.
+    for name, file_name in {"%2e%2e": "%2e%2e", "NUL": "index.html%00", "hidden": ".env"}.items():
+        yield Case(f"static {name}", "GET", f"/static/{file_name}", 404, "no static file", authorization=None)
+    yield Case("static ..%2f", "GET", "/static/..%2fapp.py", 404, "not found", authorization=None)  # no route
+    yield Case("static literal ../", "GET", "/static/../app.py", 404, "not found", literal_path=True)
 
 
 def query_and_state_cases() -> Iterator[Case]:
