@@ -39,14 +39,16 @@ def job_or_404(request: Request, job_id: str) -> Job:
 
 
 def job_view(request: Request, job: Job) -> dict[str, Any]:
-    """A job as the API shows it: its record, progress (from memory while it runs) and the exact command."""
+    """A job as the API shows it: its record, progress (from memory) and the exact command."""
     record = job.public()
     for key in ("created_at", "queued_at", "started_at", "finished_at"):
         record[key] = _iso(record[key])
     command = [sys.executable, str(PROJECT_ROOT / "train.py"), *job.arguments]
     record["command"] = f"cd {shlex.quote(job.job_dir)} && {shlex.join(command)}"
-    progress = request.app.state.watcher.progress.get(job.id)
-    record["progress"] = progress if progress is not None else _study(job).progress()
+    known = request.app.state.watcher.progress
+    if job.id not in known:  # a job not followed since the start: read once (the watcher updates running ones)
+        known[job.id] = _study(job).progress()
+    record["progress"] = known[job.id]
     return record
 
 
