@@ -22,17 +22,22 @@ class SamePadConv(nn.Module):
         self.trim = 1 if receptive_field % 2 == 0 else 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv = self.conv
-        kernel = conv.kernel_size[0]
-        if kernel % 2 == 1 and conv.dilation[0] >= x.size(-1):
-            # Every tap but the centre one reads only zero padding when the dilation reaches past both
-            # ends of the series, so the conv is exactly its centre tap: a 1x1 conv. (The reference pads
-            # a 24-step series by up to 1,024 steps each side in its last blocks.)
-            # (As a linear map over channels: ~1.5x faster than a 1x1 Conv1d for these small shapes.)
-            centre = kernel // 2
-            return F.linear(x.transpose(1, 2), conv.weight[:, :, centre], conv.bias).transpose(1, 2)
-        out = conv(x)
+        if self.centre_tap_only(x.size(-1)):
+            return self.per_timestep(x.transpose(1, 2)).transpose(1, 2)
+        out = self.conv(x)
         return out[:, :, : out.size(-1) - self.trim] if self.trim else out
+
+    def centre_tap_only(self, length: int) -> bool:
+        """Every tap but the centre one reads only zero padding when the dilation reaches past both ends of
+        a series of `length` steps, so the conv is exactly its centre tap: a 1x1 conv. (The reference pads
+        a 24-step series by up to 1,024 steps each side in its last blocks.)"""
+        return self.conv.kernel_size[0] % 2 == 1 and self.conv.dilation[0] >= length
+
+    def per_timestep(self, x: torch.Tensor) -> torch.Tensor:
+        """The centre-tap conv on time-major x (B, T, C_in) -> (B, T, C_out): a linear map over channels
+        (~1.5x faster than a 1x1 Conv1d for these small shapes)."""
+        conv = self.conv
+        return F.linear(x, conv.weight[:, :, conv.kernel_size[0] // 2], conv.bias)
 
     def unreachable_taps(self, length: int) -> torch.Tensor:
         """(kernel_size,) bool: True for a tap that reads only padding on a series of `length` steps.
@@ -59,6 +64,18 @@ class ConvBlock(nn.Module):
         x = F.gelu(x) if inside is None else F.gelu(x) * inside
         return self.conv2(x) + residual
 
+    def per_timestep(self, x: torch.Tensor) -> torch.Tensor:
+        """The block on time-major x (B, T, C) when both convs are their centre taps (see
+        SamePadConv.centre_tap_only): no step reads another, so no transposes and no `inside` mask (a
+        padded step's output is never read by a real one)."""
+        projector = self.projector
+        residual = x if projector is None else F.linear(x, projector.weight[:, :, 0], projector.bias)
+        x = self.conv1.per_timestep(F.gelu(x))
+        return self.conv2.per_timestep(F.gelu(x)) + residual
+
+    def centre_tap_only(self, length: int) -> bool:
+        return self.conv1.centre_tap_only(length) and self.conv2.centre_tap_only(length)
+
 
 class TSEncoder(nn.Module):
     """(B, T, D) with NaN for missing values -> (B, T, output_dims); block i has dilation 2**i."""
@@ -83,10 +100,16 @@ class TSEncoder(nn.Module):
         self.repr_dropout = nn.Dropout(p=0.1)
 
     def forward(
-        self, x: torch.Tensor, mask: MaskMode | None = None, lengths: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        mask: MaskMode | None = None,
+        lengths: torch.Tensor | None = None,
+        steps: tuple[torch.Tensor, int] | None = None,
     ) -> torch.Tensor:
         """lengths (B,): rows are series of different lengths right-padded to T; each row's output up to
-        its length equals encoding that series alone (see encode_pair)."""
+        its length equals encoding that series alone (see encode_pair). steps (starts (B,), n): return only
+        out[i, starts[i] : starts[i] + n], equal to slicing the whole output; the per-timestep blocks then
+        run on those steps alone (see encode_overlap)."""
         valid = ~x.isnan().any(dim=-1)
         x = self.input_fc(x.masked_fill(~valid.unsqueeze(-1), 0.0))
         mode = mask or (self.mask_mode if self.training else "all_true")
@@ -96,10 +119,36 @@ class TSEncoder(nn.Module):
             inside = torch.arange(x.size(1), device=x.device) < lengths[:, None]
             keep &= inside
             inside = inside.unsqueeze(1).to(x.dtype)
-        x = x.masked_fill(~keep.unsqueeze(-1), 0.0).transpose(1, 2)  # after the projection: no bias leaks
-        for block in self.blocks:
-            x = block(x, inside)
-        return self.repr_dropout(x).transpose(1, 2)
+        x = x.masked_fill(~keep.unsqueeze(-1), 0.0)  # after the projection: no bias leaks
+        # Dilations grow block by block: the blocks from `first_per_timestep` on are all centre taps at
+        # this length and run time-major (B, T, C); the ones before are real convolutions on (B, C, T).
+        split = self.first_per_timestep(x.size(1))
+        if split > 0:
+            x = x.transpose(1, 2)
+            for block in self.blocks[:split]:
+                x = block(x, inside)
+            x = x.transpose(1, 2)
+        full_length = x.size(1)
+        if steps is not None:
+            index = (steps[0][:, None] + torch.arange(steps[1], device=x.device))[:, :, None]
+            x = x.gather(1, index.expand(-1, -1, x.size(2)))
+        for block in self.blocks[split:]:
+            x = block.per_timestep(x)
+        if not self.training:
+            return x
+        if steps is None:  # dropout on a contiguous (B, C, T) copy: the random mask is drawn in memory order
+            return self.repr_dropout(x.transpose(1, 2).contiguous()).transpose(1, 2)  # (the layout it always had)
+        # The mask the whole (B, C, T) output would get (the same random draws), at the kept steps only:
+        # dropout of ones is its scaled mask, and x * mask is the product dropout itself computes.
+        noise = self.repr_dropout(x.new_ones(x.size(0), x.size(2), full_length)).transpose(1, 2)
+        return x * noise.gather(1, index.expand(-1, -1, x.size(2)))
+
+    def first_per_timestep(self, length: int) -> int:
+        """Index of the first block from which every block is its centre taps on series of `length` steps."""
+        split = len(self.blocks)
+        while split > 0 and self.blocks[split - 1].centre_tap_only(length):
+            split -= 1
+        return split
 
     def unreachable_weights(self, length: int) -> dict[str, torch.Tensor]:
         """Parameter name -> bool mask of the conv weights that no series of `length` steps reaches: taps
@@ -119,12 +168,30 @@ def encode_pair(encoder: TSEncoder, view1: torch.Tensor, view2: torch.Tensor) ->
     """Both crops in one encoder call (half the kernel launches). The shorter crop is right-padded and
     its padding is held at zero before every temporal conv, which is exactly the zero 'same' padding
     a call of its own would read, so each output equals encoding that crop alone."""
+    batch, lengths = _padded_pair(view1, view2)
+    out = encoder(batch, lengths=lengths)
+    return out[: len(view1), : view1.size(1)], out[len(view1) :, : view2.size(1)]
+
+
+def encode_overlap(
+    encoder: TSEncoder, view1: torch.Tensor, view2: torch.Tensor, overlap: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """encode_pair's outputs on the shared timestamps only: (view 1's last `overlap` steps, view 2's first),
+    what the contrastive loss reads. The same values as slicing encode_pair's outputs; the per-timestep
+    blocks (the far-dilation ones) compute just those steps."""
+    batch, lengths = _padded_pair(view1, view2)
+    starts = torch.zeros(len(batch), dtype=torch.long, device=batch.device)
+    starts[: len(view1)] = view1.size(1) - overlap
+    out = encoder(batch, lengths=lengths, steps=(starts, overlap))
+    return out[: len(view1)], out[len(view1) :]
+
+
+def _padded_pair(view1: torch.Tensor, view2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     length1, length2 = view1.size(1), view2.size(1)
     longest = max(length1, length2)
     batch = torch.cat([F.pad(view1, (0, 0, 0, longest - length1)), F.pad(view2, (0, 0, 0, longest - length2))])
     lengths = torch.tensor([length1] * len(view1) + [length2] * len(view2), device=batch.device)
-    out = encoder(batch, lengths=lengths)
-    return out[: len(view1), :length1], out[len(view1) :, :length2]
+    return batch, lengths
 
 
 def timestamp_mask(mode: MaskMode, shape: torch.Size, device: torch.device) -> torch.Tensor:

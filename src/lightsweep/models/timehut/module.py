@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_swa_multi_avg_fn
 
-from lightsweep.models.timehut.encoder import MaskMode, TSEncoder, encode_pair
+from lightsweep.models.timehut.encoder import MaskMode, TSEncoder, encode_overlap
 from lightsweep.models.timehut.evaluation import Protocol, evaluate
 from lightsweep.models.timehut.losses import LossSettings, hierarchical_loss
 from lightsweep.models.timehut.views import overlapping_views, random_window
@@ -57,19 +57,56 @@ class TimeHUT(L.LightningModule):
         self.temperature = temperature
         self.lr, self.temporal_unit, self.eval_protocol = lr, temporal_unit, eval_protocol
         self._loss_sum = self._steps = 0
+        self._average: tuple | None = None  # see update_average
         self._embeddings: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
     def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x = random_window(batch[0], getattr(self.trainer.datamodule, "max_train_length", None))
-        view1, view2, overlap = overlapping_views(x, self.temporal_unit)
-        out1, out2 = encode_pair(self.encoder, view1, view2)
-        z1, z2 = out1[:, -overlap:], out2[:, :overlap]
-        loss = hierarchical_loss(z1, z2, self.temperature, self.loss_settings)
+        loss = self.contrastive_loss(*self.encode_views(*self.crop_views(x)))
         self._loss_sum, self._steps = self._loss_sum + loss.detach(), self._steps + 1
         return loss
 
+    def crop_views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Two overlapping random crops of each series and the overlap's length (TS2Vec's cropping)."""
+        return overlapping_views(x, self.temporal_unit)
+
+    def encode_views(self, view1: torch.Tensor, view2: torch.Tensor, overlap: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z1, z2), each (B, overlap, output_dims): the trained encoder's outputs on the shared timestamps."""
+        return encode_overlap(self.encoder, view1, view2, overlap)
+
+    def contrastive_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return hierarchical_loss(z1, z2, self.temperature, self.loss_settings)
+
+    def on_train_start(self) -> None:
+        self._average = None  # parameters and count read afresh after a device move or a checkpoint load
+
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        self.averaged_encoder.update_parameters(self.encoder)
+        self.update_average()
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        """Fold the encoder's current weights into the equal-weight average used for encoding: what
+        AveragedModel.update_parameters does with the SWA average (one foreach lerp by 1 / (n + 1)), without
+        its per-step walk over both modules, its per-tensor `.to()` and the two host syncs of its tensor
+        count (`n_averaged == 0`, `1 / (n_averaged + 1)` as a Python number) on a GPU."""
+        if self._average is None:
+            average = self.averaged_encoder
+            self._average = (
+                list(average.module.parameters()),
+                list(self.encoder.parameters()),
+                list(average.module.buffers()),
+                list(self.encoder.buffers()),
+                int(average.n_averaged),
+            )
+        averaged, current, averaged_buffers, buffers, count = self._average
+        if count == 0:
+            torch._foreach_copy_(averaged, current)
+        else:
+            torch._foreach_lerp_(averaged, current, 1.0 / (count + 1))
+        if buffers:  # AveragedModel(use_buffers=False) keeps the buffers equal to the trained model's
+            torch._foreach_copy_(averaged_buffers, buffers)
+        self.averaged_encoder.n_averaged += 1
+        self._average = (averaged, current, averaged_buffers, buffers, count + 1)
 
     def on_train_epoch_end(self) -> None:
         if self._steps:
@@ -120,6 +157,8 @@ class TimeHUT(L.LightningModule):
         return {"max_epochs": -1, "max_steps": 200 if datamodule.train_x.numel() <= 100_000 else 600}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        # foreach: the same update maths as the per-tensor loop, ~5 ms less per step on CPU (torch's
-        # default is foreach only on CUDA).
-        return torch.optim.AdamW(self.encoder.parameters(), lr=self.lr, foreach=True)
+        # fused: AdamW's update maths in one kernel over all tensors (CPU and CUDA; equal to the per-tensor
+        # loop within float rounding), ~2.5x faster than foreach on CPU, which was itself ~5 ms a step less
+        # than the loop (torch's default is foreach only on CUDA).
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.AdamW(self.encoder.parameters(), lr=self.lr, fused=fused, foreach=None if fused else True)
