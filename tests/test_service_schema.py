@@ -8,10 +8,11 @@ is queued and stays queued: the app runs with max_running=0, and a job's launch 
 so nothing trains.
 
 Schemathesis' lazy pytest loader (from_fixture) fails on pytest 9.2, so the schema is loaded when the module
-is imported, from an app on a temporary home that the module fixture removes."""
+is imported, from an app on a temporary home (removed when the session ends)."""
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from lightsweep.service.app import create_app
 TOKEN = "schema-token-0123456789abcdef"
 JOB = "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
 ROOT = Path(tempfile.mkdtemp(prefix="lightsweep-schema-"))
+atexit.register(shutil.rmtree, ROOT, ignore_errors=True)  # also when these tests are collected but not run
 HOME = ROOT / "home"
 MAX_EXAMPLES = 100  # per operation and phase: about a minute on 2 shared cores
 
@@ -53,7 +55,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 @pytest.fixture(scope="module", autouse=True)
 def service():
     """The seeded job (in the database before the first request starts the app), job launches refused;
-    afterwards: no job was launched, no process is left, the app is shut down and its home removed."""
+    afterwards: no job was launched, no process is left, the app is shut down."""
     seed_finished_job(HOME, ROOT / "elsewhere" / JOB, JOB)
     before = children()
     with launches_refused() as launched:
@@ -61,7 +63,6 @@ def service():
         from schemathesis.python.asgi import shutdown_lifespans
 
         shutdown_lifespans()
-    shutil.rmtree(ROOT)
     assert launched == [] and children() == before
 
 
