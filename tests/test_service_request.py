@@ -204,6 +204,8 @@ HOSTILE = [
     ("model filters", 1),
     ("a" * 201, 1),
     ("model.filters", 10**12),
+    ("model.filters", 999_999_999),
+    ("trainer.max_steps", 1_000_001),
     ("model.dropout", 1e10),
     ("model.filters", -16),
     ("model.dropout", -0.1),

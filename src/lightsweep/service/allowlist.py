@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from lightsweep.paths import CONF_DIR
 
-MAX_NUMBER = 1e9
+MAX_NUMBER = 1e6  # no knob needs more (steps, units, filters); a bigger one builds a model no machine holds
 RUN_DIR_PLACEHOLDER = "<run dir>"  # paths.output_dir while composing: Hydra sets it per trial
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _WORD = re.compile(r"[A-Za-z0-9_.\-]+")  # every enumerated value; nothing of the override grammar
