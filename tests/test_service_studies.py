@@ -26,6 +26,7 @@ from conftest import SHARED_DATA
 from lightsweep.objective import MODES, OBJECTIVES
 from lightsweep.paths import CONF_DIR
 from lightsweep.service import archive, catalog
+from lightsweep.service.stopping import mark_stopped
 from lightsweep.service.studies import JobStudy, forget
 from lightsweep.sweep.study import INTERRUPTED, best_command, open_storage, write_study_json
 
@@ -166,12 +167,12 @@ def test_a_sweep_is_read_as_it_runs(tmp_path):
     assert "epochs" not in outcome and reader.outcome(99) is None
 
     # The job was stopped: its running trial is FAIL "stopped" and not counted; a finished one is kept.
-    assert reader.mark_stopped([3, 4], "stopped: POST /jobs/<id>/stop during this trial") == [4]
+    assert mark_stopped(sweep_dir, [3, 4], "stopped: POST /jobs/<id>/stop during this trial") == [4]
     stopped = optuna.load_study(study_name="live", storage=url).trials[4]
     assert stopped.state is TrialState.FAIL and stopped.user_attrs[INTERRUPTED] is True
     assert reader.outcome(4)["error"].startswith("stopped") and reader.outcome(4)["interrupted"] is True
     assert reader.progress()["done"] == 3 and reader.progress()["running"] == []
-    assert reader.mark_stopped([4], "again") == [] and reader.outcome(4)["error"].startswith("stopped")
+    assert mark_stopped(sweep_dir, [4], "again") == [] and reader.outcome(4)["error"].startswith("stopped")
 
     forget(sweep_dir)  # a deleted job's connections closed; reading again reopens them
     assert reader.snapshot()[4] == ("FAIL", 0)

@@ -43,7 +43,7 @@ def forget(sweep_dir: str | Path) -> None:
         entry[1].storage.engine.dispose()
 
 
-def _open(sweep_dir: Path) -> _Opened | None:
+def open_study(sweep_dir: Path) -> _Opened | None:
     """The sweep dir's open study, None before study.json exists. study.json is re-read when it changes
     (the report adds its figures; a resumed sweep may have another n_trials); the storage is kept."""
     import optuna
@@ -88,7 +88,7 @@ class JobStudy:
 
     def trials(self, running_only: bool = False) -> list[dict[str, Any]]:
         """Every trial by number (only the RUNNING ones with running_only)."""
-        opened = _open(self.sweep_dir)
+        opened = open_study(self.sweep_dir)
         if opened is None:
             return []
         single = len(opened.study.directions) == 1
@@ -112,7 +112,7 @@ class JobStudy:
         choice, as the report's); for a multi-objective study the first of the Pareto front by the first
         objective (as the report orders it), `pareto` listing the whole front (None for one objective).
         None while no trial has completed."""
-        opened = _open(self.sweep_dir)
+        opened = open_study(self.sweep_dir)
         if opened is None:
             return None
         study = opened.study
@@ -128,7 +128,7 @@ class JobStudy:
         """Per trial: the objective (completed trials), the best value so far in the study's direction (of the
         first objective for a multi-objective study), the overall health and the epochs trained."""
         trends: dict[str, list[dict[str, Any]]] = {"objective": [], "best_so_far": [], "health": [], "epochs": []}
-        opened = _open(self.sweep_dir)
+        opened = open_study(self.sweep_dir)
         if opened is None:
             return trends
         better = _better(opened.study)
@@ -152,7 +152,7 @@ class JobStudy:
         """{n_trials, done, running: [{number, epoch}], best_value, states}: done counts the finished trials the
         sweep counts (an interrupted one is run again); best_value is the best of the (first) objective."""
         answer: dict[str, Any] = {"n_trials": None, "done": 0, "running": [], "best_value": None, "states": {}}
-        opened = _open(self.sweep_dir)
+        opened = open_study(self.sweep_dir)
         if opened is None:
             return answer
         better = _better(opened.study)
@@ -170,7 +170,7 @@ class JobStudy:
 
     def snapshot(self) -> dict[int, tuple[str, int | None]]:
         """{trial number: (state name, last reported epoch)}: consecutive snapshots differ by what happened."""
-        opened = _open(self.sweep_dir)
+        opened = open_study(self.sweep_dir)
         if opened is None:
             return {}
         return {t.number: (t.state.name, _last_epoch(t)) for t in opened.study.get_trials(deepcopy=False)}
@@ -188,7 +188,7 @@ class JobStudy:
 
     def outcome(self, number: int) -> dict[str, Any] | None:
         """Trial `number` as trials() gives it, less the epochs (sent one by one before): a finished event."""
-        opened = _open(self.sweep_dir)
+        opened = open_study(self.sweep_dir)
         trial = self._trial(number)
         if opened is None or trial is None:
             return None
@@ -196,55 +196,8 @@ class JobStudy:
         del record["epochs"]
         return record
 
-    def request_stop(self, numbers: list[int], reason: str) -> None:
-        """Note on trials `numbers` still RUNNING who stops them, before their sweep is signalled: the sweeper
-        then records them FAIL "stopped: <reason>" (a finished trial can no longer be changed afterwards)."""
-        from optuna.exceptions import UpdateFinishedTrialError
-
-        from lightsweep.sweep.study import STOP_REQUEST
-
-        opened = _open(self.sweep_dir)
-        if opened is None:
-            return
-        storage = opened.storage
-        study_id = storage.get_study_id_from_name(opened.meta["study_name"])
-        for number in numbers:
-            try:
-                storage.set_trial_user_attr(
-                    storage.get_trial_id_from_study_id_trial_number(study_id, number), STOP_REQUEST, reason
-                )
-            except UpdateFinishedTrialError:  # it ended meanwhile: its own outcome stands
-                continue
-
-    def mark_stopped(self, numbers: list[int], error: str) -> list[int]:
-        """Record those of trials `numbers` still RUNNING as FAIL with `error`, marked interrupted (not counted:
-        a resumed sweep runs them again); return the numbers marked. A trial that ended meanwhile keeps its own
-        record (a sweep stopped by SIGINT marks its running trials itself; Optuna never changes a finished one).
-        Call it once the job's process is gone, so that nothing else is recording these trials."""
-        from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.trial import TrialState
-
-        opened = _open(self.sweep_dir)
-        if opened is None:
-            return []
-        storage = opened.storage  # the store itself: the cached wrapper re-reads unfinished trials anyway
-        study_id = storage.get_study_id_from_name(opened.meta["study_name"])
-        marked = []
-        for number in numbers:
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-            if storage.get_trial(trial_id).state.name != "RUNNING":
-                continue
-            try:
-                storage.set_trial_user_attr(trial_id, "error", error)
-                storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
-                storage.set_trial_state_values(trial_id, TrialState.FAIL)
-            except UpdateFinishedTrialError:  # ended between the check and the update
-                continue
-            marked.append(number)
-        return marked
-
     def _trial(self, number: int) -> Any:
-        opened = _open(self.sweep_dir)
+        opened = open_study(self.sweep_dir)
         if opened is None:
             return None
         return next((t for t in opened.study.get_trials(deepcopy=False) if t.number == number), None)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lightsweep.service import processes
+from lightsweep.service import processes, stopping
 from lightsweep.service.store import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Event, Job, JobStore
 
 TrialView = dict[int, tuple[str, int | None]]  # trial number -> (state, last reported epoch)
@@ -69,7 +69,7 @@ class Watcher:
                 job = self.store.update(job_id, state=STOPPED, finished_at=time.time(), message="stopped in the queue")
                 return job, self._emit(job, [("job", {"state": STOPPED, "message": job.message})])
             job = self.store.update(job_id, stop_requested=True, message="stopping")
-            self._study(job).request_stop(self._running_trials(job), STOP_REASON.format(id=job.id))
+            stopping.request_stop(_sweep_dir(job), self._running_trials(job), STOP_REASON.format(id=job.id))
             processes.stop_group(job.pid)
             return job, self._emit(job, [("job", {"state": RUNNING, "message": "stopping"})])
 
@@ -135,7 +135,7 @@ class Watcher:
     def _record_stopped(self, job: Job) -> None:
         """Trials left RUNNING by a stopped job (killed before its sweeper recorded them) are FAIL "stopped",
         not counted: resume reruns them."""
-        self._study(job).mark_stopped(self._running_trials(job), "stopped: " + STOP_REASON.format(id=job.id))
+        stopping.mark_stopped(_sweep_dir(job), self._running_trials(job), "stopped: " + STOP_REASON.format(id=job.id))
 
     def _running_trials(self, job: Job) -> list[int]:
         return [number for number, (state, _) in self._study(job).snapshot().items() if state == "RUNNING"]
@@ -144,7 +144,7 @@ class Watcher:
         from lightsweep.service.studies import JobStudy
 
         if job.id not in self._studies:
-            self._studies[job.id] = JobStudy(Path(job.job_dir) / "sweep")
+            self._studies[job.id] = JobStudy(_sweep_dir(job))
         return self._studies[job.id]
 
     def _view(self, job: Job) -> TrialView:
@@ -187,6 +187,10 @@ def apply_event(view: TrialView, kind: str, data: dict[str, Any]) -> None:
     elif kind in FINAL_EVENTS.values():
         state = next(s for s, k in FINAL_EVENTS.items() if k == kind)
         view[number] = (state, view.get(number, (None, None))[1])
+
+
+def _sweep_dir(job: Job) -> Path:
+    return Path(job.job_dir) / "sweep"
 
 
 def _last_error(job_dir: Path) -> str | None:

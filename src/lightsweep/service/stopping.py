@@ -1,0 +1,59 @@
+"""Stopping a job's trials from outside its sweep: a stop request noted on the running trials before the
+sweep is signalled (its sweeper then records them FAIL "stopped: ..."), and FAIL for trials a killed sweep
+left RUNNING."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lightsweep.service.studies import open_study
+from lightsweep.sweep.study import INTERRUPTED
+
+
+def request_stop(sweep_dir: Path, numbers: list[int], reason: str) -> None:
+    """Note on trials `numbers` still RUNNING who stops them, before their sweep is signalled: the sweeper
+    then records them FAIL "stopped: <reason>" (a finished trial can no longer be changed afterwards)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    from lightsweep.sweep.study import STOP_REQUEST
+
+    opened = open_study(sweep_dir)
+    if opened is None:
+        return
+    storage = opened.storage
+    study_id = storage.get_study_id_from_name(opened.meta["study_name"])
+    for number in numbers:
+        try:
+            storage.set_trial_user_attr(
+                storage.get_trial_id_from_study_id_trial_number(study_id, number), STOP_REQUEST, reason
+            )
+        except UpdateFinishedTrialError:  # it ended meanwhile: its own outcome stands
+            continue
+
+
+def mark_stopped(sweep_dir: Path, numbers: list[int], error: str) -> list[int]:
+    """Record those of trials `numbers` still RUNNING as FAIL with `error`, marked interrupted (not counted:
+    a resumed sweep runs them again); return the numbers marked. A trial that ended meanwhile keeps its own
+    record (a sweep stopped by SIGINT marks its running trials itself; Optuna never changes a finished one).
+    Call it once the job's process is gone, so that nothing else is recording these trials."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    opened = open_study(sweep_dir)
+    if opened is None:
+        return []
+    storage = opened.storage  # the store itself: the cached wrapper re-reads unfinished trials anyway
+    study_id = storage.get_study_id_from_name(opened.meta["study_name"])
+    marked = []
+    for number in numbers:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        if storage.get_trial(trial_id).state.name != "RUNNING":
+            continue
+        try:
+            storage.set_trial_user_attr(trial_id, "error", error)
+            storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:  # ended between the check and the update
+            continue
+        marked.append(number)
+    return marked
