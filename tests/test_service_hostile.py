@@ -319,7 +319,9 @@ def seed_finished_job(home: Path, job_dir: Path, job_id: str) -> None:
 
 def children() -> dict[int, str]:
     """The live child processes of this process (of any of its threads): pid -> command line. The catalogue's
-    SLURM probe (`sinfo`, run by GET /health and at start-up) comes and goes by itself and is left out."""
+    SLURM probe (`sinfo`, run by GET /health and at start-up) comes and goes by itself and is left out, also
+    while it is a fork not yet turned into sinfo (it then shows this process's own command line)."""
+    own = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
     found: dict[int, str] = {}
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         try:
@@ -331,7 +333,7 @@ def children() -> dict[int, str]:
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
             except OSError:  # ended meanwhile
                 continue
-            if command.split(" ")[0] != "sinfo":
+            if command.split(" ")[0] != "sinfo" and command != own:
                 found[int(pid)] = command
     return found
 

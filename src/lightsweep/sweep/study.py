@@ -109,22 +109,27 @@ def _override_value(value: Any) -> str:
 def pruning_callback(cfg: Any) -> dict[str, Any] | None:
     """The OptunaPruning callback node for a job of a lightsweep sweep with a study storage (else None). It
     reports the monitored metric every epoch whether or not a pruner is set: the intermediate values are the
-    trials' learning curves, which the report, optuna-dashboard and the service's live events read."""
+    trials' learning curves, which the report, optuna-dashboard and the service's live events read. The
+    study is the one the sweeper recorded in study.json: the job's own study_name can differ (model=auto
+    resolves to the family in the job)."""
     from hydra.core.hydra_config import HydraConfig
 
     from lightsweep.objective import monitor_of, names_of
 
-    sweeper = HydraConfig.get().sweeper
+    hydra_cfg = HydraConfig.get()
     names = names_of(cfg.objective.name)
-    if cfg.get(TRIAL_KEY) is None or not sweeper.get("storage") or len(names) > 1:  # Optuna: no multi-objective report
+    if (
+        cfg.get(TRIAL_KEY) is None or not hydra_cfg.sweeper.get("storage") or len(names) > 1
+    ):  # Optuna: no multi-objective report
         return None
-    monitor = monitor_of(names[0], sweeper.monitor)  # with a pruner, the sweeper checked its direction
+    monitor = monitor_of(names[0], hydra_cfg.sweeper.monitor)  # with a pruner, the sweeper checked its direction
     if monitor is None:
         return None
+    study = read_study_json(Path(hydra_cfg.runtime.cwd) / hydra_cfg.sweep.dir)
     return {
         "_target_": "lightsweep.callbacks.optuna_pruning.OptunaPruning",
-        "storage": absolute_storage(sweeper.storage, HydraConfig.get().runtime.cwd),
-        "study_name": sweeper.study_name,
+        "storage": study["storage"],
+        "study_name": study["study_name"],
         "trial_number": int(cfg[TRIAL_KEY]),
         "monitor": monitor,
     }
