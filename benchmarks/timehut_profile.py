@@ -2,7 +2,8 @@
 
     python benchmarks/timehut_profile.py [--command] [--step] [--steps 300] [--data-dir ../shared/data]
 
---command runs `python -m cProfile train.py experiment=timehut_chinatown ... seed=0` in a child process and
+--command runs `python -m cProfile train.py experiment=timehut_chinatown ... seed=0` in a child process (of
+this checkout, or of --repo DIR: e.g. an unpacked older commit, to profile it the same way) and
 sums its profile into the parts of the command (start-up, composition, data, fit and its pieces, test,
 plots, run.json). cProfile slows Python-heavy code more than torch kernels, so read the shares, not the
 seconds. --step times the parts of a training step (crops, encoder forward, loss forward, backward,
@@ -14,6 +15,7 @@ Shares on a shared machine are meaningful under load; seconds are not.
 from __future__ import annotations
 
 import argparse
+import os
 import pstats
 import statistics
 import subprocess
@@ -57,13 +59,14 @@ def _cumulative(stats: pstats.Stats, pattern: str) -> float:
     return total
 
 
-def profile_command(data_dir: Path) -> str:
+def profile_command(data_dir: Path, repo: Path = REPO) -> str:
     with tempfile.TemporaryDirectory(prefix="timehut-profile-") as scratch:
         out = Path(scratch) / "command.prof"
         command = [sys.executable, "-m", "cProfile", "-o", str(out), "train.py", "experiment=timehut_chinatown"]
         command += [f"paths.data_dir={data_dir}", "seed=0", f"hydra.run.dir={scratch}/run"]
         started = time.perf_counter()
-        subprocess.run(command, cwd=REPO, check=True, capture_output=True)
+        env = {**os.environ, "PYTHONPATH": str(repo / "src")}  # that checkout's package, not the installed one
+        subprocess.run(command, cwd=repo, check=True, capture_output=True, env=env)
         wall = time.perf_counter() - started
         stats = pstats.Stats(str(out))
     total = _cumulative(stats, COMMAND_PARTS[0][1])
@@ -143,6 +146,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--repo", type=Path, default=REPO, help="--command: profile this checkout's train.py")
     args = parser.parse_args()
     if not (args.command or args.step):
         args.command = args.step = True
@@ -152,7 +156,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         print(profile_step(args.data_dir.resolve(), args.steps), flush=True)
     if args.command:
-        print(profile_command(args.data_dir.resolve()), flush=True)
+        print(profile_command(args.data_dir.resolve(), args.repo.resolve()), flush=True)
 
 
 if __name__ == "__main__":

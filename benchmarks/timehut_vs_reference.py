@@ -36,9 +36,12 @@ What is measured, the same way for both, one fresh process per run:
 * accuracy: the test accuracy each prints/records (SVM on the weight-averaged encoder's embeddings).
 Runs alternate reference/lightsweep (the first of each pair alternates with the seed) so that a drift of
 the machine's speed falls on both. Both run with --threads torch threads (the reference's --max-threads,
-lightsweep's OMP_NUM_THREADS/torch default on this many cores). With --wait-idle the script waits before
-each run (up to that many seconds) until no other process uses more than a quarter of a core, and the
-table records the load average at the start of each run.
+lightsweep's OMP_NUM_THREADS/torch default on this many cores). On a machine shared with other work: with
+--wait-idle the script waits before each run (up to that many seconds) until no other process uses more
+than a quarter of a core; during each run it measures the cores the rest of the machine used (/proc/stat
+minus the run's own CPU time), and a seed's pair whose either run saw more than --max-others cores of other
+work is run again (at most --attempts times). The table records, per run, the load average at its start
+and the others' cores during it.
 """
 
 from __future__ import annotations
@@ -125,36 +128,44 @@ def thread_env(threads: int) -> dict[str, str]:
     return env
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall s, CPU s of the child, its stdout); the process must succeed."""
-    before = os.times()
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every process, every core) since boot (Linux)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float, str]:
+    """(wall s, CPU s of the child, cores the rest of the machine used meanwhile, its stdout); it must succeed."""
+    before, busy_before = os.times(), busy_cpu_seconds()
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
-    after = os.times()
+    after, busy = os.times(), busy_cpu_seconds() - busy_before
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return wall, cpu, done.stdout
+    return wall, cpu, max(0.0, busy - cpu) / wall, done.stdout
 
 
 def run_reference(copy: Path, seed: int, args: argparse.Namespace) -> dict:
     command = [sys.executable, "lightsweep_driver.py", "--seed", str(seed), "--max-threads", str(args.threads)]
     command += ["--dataroot", str(args.data_dir), "--recipe", json.dumps(RECIPE)]
-    wall, cpu, out = timed(command, copy, thread_env(args.threads))
+    wall, cpu, others, out = timed(command, copy, thread_env(args.threads))
     result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
-    return {"wall_s": wall, "cpu_s": cpu, **result}
+    return {"wall_s": wall, "cpu_s": cpu, "others": others, **result}
 
 
 def run_ours(scratch: Path, seed: int, args: argparse.Namespace) -> dict:
     run_dir = scratch / f"lightsweep-seed{seed}-{time.time_ns()}"
     command = [sys.executable, "train.py", "experiment=timehut_chinatown", f"paths.data_dir={args.data_dir}"]
     command += [f"seed={seed}", f"hydra.run.dir={run_dir}"]
-    wall, cpu, _ = timed(command, REPO, thread_env(args.threads))
+    wall, cpu, others, _ = timed(command, REPO, thread_env(args.threads))
     record = json.loads((run_dir / "run.json").read_text())
     if record["status"] != "ok":
         sys.exit(f"lightsweep run {run_dir}: status {record['status']}")
-    return {"wall_s": wall, "cpu_s": cpu, "train_s": record["timings"]["train_s"], "acc": record["metrics"]["test/acc"]}
+    timings, metrics = record["timings"], record["metrics"]
+    return {"wall_s": wall, "cpu_s": cpu, "others": others, "train_s": timings["train_s"], "acc": metrics["test/acc"]}
 
 
 def cpu_hogs(threshold: float = 0.25, window: float = 2.0) -> list[str]:
@@ -202,6 +213,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of both (the reference's --max-threads)")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--wait-idle", type=float, default=0.0, help="wait up to this many s for an idle machine")
+    parser.add_argument(
+        "--max-others", type=float, default=0.15, help="rerun a pair when the rest of the machine used more cores"
+    )
+    parser.add_argument("--attempts", type=int, default=4, help="most runs of one seed's pair")
     parser.add_argument("--no-write", action="store_true", help="print the table only, leave RESULTS.md alone")
     args = parser.parse_args()
     args.data_dir = args.data_dir.resolve()
@@ -210,13 +225,21 @@ def main() -> None:
         copy = prepare_reference(args.reference_dir.resolve(), Path(scratch))
         for index, seed in enumerate(args.seeds):
             order = ["reference", "lightsweep"] if index % 2 == 0 else ["lightsweep", "reference"]
-            for side in order:
-                busy = wait_until_idle(args.wait_idle) if args.wait_idle else ""
-                load = os.getloadavg()[0]
-                result = run_reference(copy, seed, args) if side == "reference" else run_ours(Path(scratch), seed, args)
-                result.update(seed=seed, load=load, busy=busy)
+            for attempt in range(args.attempts):  # a pair is kept only when nothing else ran beside it
+                pair = {}
+                for side in order:
+                    busy = wait_until_idle(args.wait_idle) if args.wait_idle else ""
+                    load = os.getloadavg()[0]
+                    run = run_reference if side == "reference" else run_ours
+                    result = run(copy if side == "reference" else Path(scratch), seed, args)
+                    result.update(seed=seed, load=load, busy=busy, attempt=attempt)
+                    pair[side] = result
+                    print(f"{side:10s} seed {seed}: {json.dumps(result)}", flush=True)
+                if max(r["others"] for r in pair.values()) <= args.max_others or attempt == args.attempts - 1:
+                    break
+                print(f"  seed {seed}: other processes used the cores meanwhile; running the pair again", flush=True)
+            for side, result in pair.items():
                 runs[side].append(result)
-                print(f"{side:10s} seed {seed}: {json.dumps(result)}", flush=True)
     body = report(runs, args)
     print(body)
     if not args.no_write:
@@ -238,7 +261,7 @@ def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
             f"| {r['seed']} | {r['train_s']:.2f} | {o['train_s']:.2f} | {r['train_s'] / o['train_s']:.2f}x "
             f"| {r['wall_s']:.2f} | {o['wall_s']:.2f} | {r['wall_s'] / o['wall_s']:.2f}x "
             f"| {r['cpu_s']:.1f} / {o['cpu_s']:.1f} | {r['acc']:.4f} | {o['acc']:.4f} "
-            f"| {r['load']:.2f} / {o['load']:.2f} |"
+            f"| {r['load']:.2f} / {o['load']:.2f} | {r['others']:.2f} / {o['others']:.2f} |"
         )
     train_ratio = median(ref, "train_s") / median(ours, "train_s")
     whole_ratio = median(ref, "wall_s") / median(ours, "wall_s")
@@ -256,11 +279,13 @@ def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
         "Reference: its TS2Vec.fit loop (200 epochs = 400 steps) through a driver in a scratch copy, patched only "
         "to run its AMC on the input's device; lightsweep: `python train.py experiment=timehut_chinatown "
         "paths.data_dir=... seed=S`. Training = the wall time of the training call (TS2Vec.fit / Trainer.fit); "
-        "whole = wall time of the process; CPU = its user + system seconds. Runs interleaved, one process each.",
+        "whole = wall time of the process; CPU = its user + system seconds. Runs interleaved, one process each; "
+        f"a seed's pair is run again (up to {args.attempts} times) when the rest of the machine used more than "
+        f"{args.max_others} cores during either run (last column: what it used during the kept runs).",
         "",
         "| seed | ref train s | ours train s | train ref/ours | ref whole s | ours whole s | whole ref/ours "
-        "| CPU s ref / ours | ref acc | ours acc | load avg ref / ours |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU s ref / ours | ref acc | ours acc | load avg at start ref / ours | others' cores during ref / ours |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         f"**Training: median {median(ref, 'train_s'):.2f} s (reference) vs {median(ours, 'train_s'):.2f} s "

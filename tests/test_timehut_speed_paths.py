@@ -17,7 +17,7 @@ from torch.optim.swa_utils import AveragedModel, get_swa_multi_avg_fn
 from lightsweep.models.timehut.encoder import TSEncoder, encode_overlap, encode_pair, timestamp_mask
 from lightsweep.models.timehut.losses import LossSettings, hierarchical_loss, hierarchical_loss_by_level
 from lightsweep.models.timehut.module import TimeHUT
-from lightsweep.models.timehut.views import overlapping_views
+from lightsweep.models.timehut.views import overlapping_crops, overlapping_views
 
 RECIPE = LossSettings(amc_instance=10.0, amc_temporal=7.53, amc_margin=0.3)
 SETTINGS = [
@@ -176,6 +176,39 @@ def test_eval_encoding_equals_the_full_convolutions(length):
     encoder = TSEncoder(input_dims=2, depth=7).eval()
     x = torch.randn(5, length, 2)
     assert torch.allclose(encoder(x), slow_encode(encoder, x), rtol=1e-5, atol=1e-5)
+
+
+# ---- the crops ----
+
+
+def test_crops_in_one_padded_batch_equal_the_two_views():
+    """overlapping_crops draws what overlapping_views draws and holds both views in one batch; steps past a
+    row's length are the encoder's padding (masked), so encoding it equals encoding the zero-padded pair."""
+    x = torch.randn(8, 24, 2)
+    x[3, 5, 1] = float("nan")
+    encoder = TSEncoder(input_dims=2, output_dims=16, hidden_dims=8).eval()
+    for seed in range(40):
+        np.random.seed(seed)
+        view1, view2, overlap = overlapping_views(x)
+        after_views = np.random.rand()
+        np.random.seed(seed)
+        crops = overlapping_crops(x)
+        assert np.random.rand() == after_views
+        assert crops.overlap == overlap and crops.length1 == view1.size(1)
+        assert crops.lengths.tolist() == [view1.size(1)] * 8 + [view2.size(1)] * 8
+        assert torch.equal(crops.batch[:8, : view1.size(1)].nan_to_num(7.0), view1.nan_to_num(7.0))
+        assert torch.equal(crops.batch[8:, : view2.size(1)].nan_to_num(7.0), view2.nan_to_num(7.0))
+        fast = encoder(crops.batch, lengths=crops.lengths)
+        padded, lengths = _padded(view1, view2)
+        slow = encoder(padded, lengths=lengths)
+        assert torch.allclose(fast[:8, : view1.size(1)], slow[:8, : view1.size(1)], atol=1e-6)
+        assert torch.allclose(fast[8:, : view2.size(1)], slow[8:, : view2.size(1)], atol=1e-6)
+
+
+def _padded(view1: torch.Tensor, view2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(view1.size(1), view2.size(1))
+    batch = torch.cat([F.pad(view, (0, 0, 0, longest - view.size(1))) for view in (view1, view2)])
+    return batch, torch.tensor([view1.size(1)] * len(view1) + [view2.size(1)] * len(view2))
 
 
 # ---- optimiser and weight average ----

@@ -69,7 +69,8 @@ class ConvBlock(nn.Module):
         SamePadConv.centre_tap_only): no step reads another, so no transposes and no `inside` mask (a
         padded step's output is never read by a real one)."""
         projector = self.projector
-        residual = x if projector is None else F.linear(x, projector.weight[:, :, 0], projector.bias)
+        # (a 1x1 kernel: squeeze is a view, so its gradient needs no zero-filled (O, I, 1) tensor as a select would)
+        residual = x if projector is None else F.linear(x, projector.weight.squeeze(-1), projector.bias)
         x = self.conv1.per_timestep(F.gelu(x))
         return self.conv2.per_timestep(F.gelu(x)) + residual
 
@@ -180,10 +181,19 @@ def encode_overlap(
     what the contrastive loss reads. The same values as slicing encode_pair's outputs; the per-timestep
     blocks (the far-dilation ones) compute just those steps."""
     batch, lengths = _padded_pair(view1, view2)
+    return encode_crops(encoder, batch, lengths, overlap, view1.size(1))
+
+
+def encode_crops(
+    encoder: TSEncoder, batch: torch.Tensor, lengths: torch.Tensor, overlap: int, length1: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """encode_overlap on a padded batch of both views (views.overlapping_crops): rows 0..B-1 view 1 of
+    length `length1`, rows B..2B-1 view 2, steps past `lengths` ignored."""
+    half = len(batch) // 2
     starts = torch.zeros(len(batch), dtype=torch.long, device=batch.device)
-    starts[: len(view1)] = view1.size(1) - overlap
+    starts[:half] = length1 - overlap
     out = encoder(batch, lengths=lengths, steps=(starts, overlap))
-    return out[: len(view1)], out[len(view1) :]
+    return out[:half], out[half:]
 
 
 def _padded_pair(view1: torch.Tensor, view2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -159,16 +159,19 @@ class _Gram(torch.autograd.Function):
 
 
 _NORM_EPS = 1e-12  # F.normalize's
+_SPLIT_FROM = 8  # temporal levels of at least this length get a Gram matrix of their own
 
 
 @dataclass(frozen=True)
 class _BranchPlan:
-    """One branch over all its levels: vectors (G, N, C), the two views' halves at offset N // 2."""
+    """One branch over all its levels: vectors (G, N, C), the two views' halves at offset N // 2. Weights are
+    per row (G or 1, N) or per pair (G or 1, N * N), signs and the AMC's 1/25 folded in."""
 
-    blocked: torch.Tensor | None  # (N, N) bool: True where a logit is left out (self, other levels)
-    nll_weight: torch.Tensor  # (G or 1, N // 2): weight of a pair's two rows' NLL (0: no NLL term)
-    pull: torch.Tensor | None  # (G or 1, N // 2): AMC weight of a positive pair (both of its rows)
-    push: torch.Tensor | None  # (G or 1, N, N): AMC weight of each negative pair
+    blocked: torch.Tensor  # (N, N) bool: True where a logit is left out (self, other levels)
+    positive: torch.Tensor  # (N,): flat index r * N + (r + N/2) mod N of each row's positive
+    nll_weight: torch.Tensor  # (G or 1, N): -weight of each row's log-probability of its positive
+    pull: torch.Tensor | None  # (G or 1, N): AMC weight of each row's angle to its positive (squared)
+    push: torch.Tensor | None  # (G or 1, N * N): AMC weight of each negative pair's hinge (squared)
     margin: float
 
 
@@ -187,14 +190,13 @@ def _branch(
     after: float | None = None,
 ) -> torch.Tensor:
     """Weighted NLL + AMC sums of one branch; vectors (G, N, C)."""
-    half = vectors.size(1) // 2
+    groups = vectors.size(0)
     gram = _Gram.apply(vectors.contiguous())  # (a strided batch makes CPU bmm copy slice by slice)
     logits = gram / tau if scale_logits else gram
     # log_softmax, not logsumexp minus the positive logit: the trained softmax is saturated (positive
     # logits of hundreds) and only log_softmax's own backward keeps the gradient's float32 accuracy
     log_p = torch.log_softmax(logits.masked_fill(plan.blocked, float("-inf")), dim=-1)
-    pair_nll = log_p.diagonal(offset=half, dim1=1, dim2=2) + log_p.diagonal(offset=-half, dim1=1, dim2=2)
-    total = -(pair_nll * plan.nll_weight).sum()
+    total = (log_p.view(groups, -1).index_select(1, plan.positive) * plan.nll_weight).sum()
     if after is not None:
         total = total / after
     if plan.pull is not None:
@@ -202,11 +204,35 @@ def _branch(
         # no infinite gradient for an all-zero vector)
         norms = gram.diagonal(dim1=1, dim2=2).clamp_min(_NORM_EPS**2).sqrt()
         cosines = gram / (norms[:, :, None] * norms[:, None, :])
-        angles = torch.arccos(cosines.clamp(-_COS_LIMIT, _COS_LIMIT))
-        pulled = angles.diagonal(offset=half, dim1=1, dim2=2).square() * plan.pull
-        pushed = F.relu(plan.margin - angles).square() * plan.push
-        total = total + (pulled.sum() + pushed.sum()) / _AMC_SCALE
+        angles = torch.arccos(cosines.clamp(-_COS_LIMIT, _COS_LIMIT)).view(groups, -1)
+        pulled = (angles.index_select(1, plan.positive).square() * plan.pull).sum()
+        pushed = ((plan.margin - angles).clamp_min(0).square() * plan.push).sum()
+        total = total + pulled + pushed
     return total
+
+
+def _branch_plan(
+    rows: int, nll: list[float], amc: list[float], negative: torch.Tensor, margin: float, dtype: torch.dtype
+) -> _BranchPlan:
+    """nll, amc: per-row weights of a (G or 1) x N layout; negative (G or 1, N, N): which pairs are negatives
+    (within a level, neither the row itself nor its positive)."""
+    device = negative.device
+    width = negative.size(-1)
+    index = torch.arange(width, device=device)
+    partner = (index + width // 2) % width
+    blocked = torch.ones(width, width, dtype=torch.bool, device=device)
+    blocked[negative.reshape(-1, width, width).any(0)] = False
+    blocked[index, partner] = False
+    amc_weight = torch.tensor(amc, dtype=dtype, device=device).reshape(rows, width) / _AMC_SCALE
+    any_amc = bool(amc_weight.ne(0).any())
+    return _BranchPlan(
+        blocked=blocked,
+        positive=index * width + partner,
+        nll_weight=-torch.tensor(nll, dtype=dtype, device=device).reshape(rows, width),
+        pull=amc_weight if any_amc else None,
+        push=(amc_weight[:, :, None] * negative.to(dtype)).reshape(rows, -1) if any_amc else None,
+        margin=margin,
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -222,35 +248,25 @@ def _plan(batch: int, length: int, s: LossSettings, device: torch.device, dtype:
         (s.amc_temporal if s.last_level_amc == "temporal" else s.amc_instance) if final[k] else s.amc_instance
         for k in range(count)
     ]
-    tensor = functools.partial(torch.tensor, device=device, dtype=dtype)
 
     instance = None
     if s.alpha != 0:
-        nll, pull, per_slice = [], [], []
+        nll, amc_rows = [], []
         for k, size in enumerate(lengths):
-            nll += [s.alpha / (count * size * 2 * batch) if batch > 1 else 0.0] * size
             weight = s.alpha * amc_of[k] / count if amc_of[k] > 0 else 0.0
-            pull += [weight] * size
-            per_slice += [weight] * size
-        pairs = 2 * batch
-        eye = torch.eye(pairs, dtype=torch.bool, device=device)
-        positive = eye.roll(batch, dims=1)
-        negative = (~eye & ~positive).to(dtype)
-        any_amc = any(w > 0 for w in pull)
-        instance = _BranchPlan(
-            blocked=eye,
-            nll_weight=tensor(nll)[:, None],  # per row; both rows of a pair have their slice's weight
-            pull=tensor(pull)[:, None] * 2 if any_amc else None,  # both rows of a positive pair
-            push=tensor(per_slice)[:, None, None] * negative if any_amc else None,
-            margin=s.amc_margin,
-        )
+            for _ in range(size):  # one slice per timestamp, 2B rows each
+                nll += [s.alpha / (count * size * 2 * batch) if batch > 1 else 0.0] * (2 * batch)
+                amc_rows += [weight] * (2 * batch)
+        eye = torch.eye(2 * batch, dtype=torch.bool, device=device)
+        negative = (~eye & ~eye.roll(batch, dims=1)).expand(len(nll) // (2 * batch), -1, -1)
+        instance = _branch_plan(len(nll) // (2 * batch), nll, amc_rows, negative, s.amc_margin, dtype)
 
     levels = [k for k in range(count) if not final[k] and k >= s.temporal_unit]
     temporal = []
     if s.alpha != 1 and levels:
         # The largest level on its own when it dominates: a block-masked Gram matrix of all levels would
         # spend most of its products on the masked cross-level blocks.
-        groups = [levels[:1], levels[1:]] if len(levels) > 1 and lengths[levels[0]] >= 8 else [levels]
+        groups = [levels[:1], levels[1:]] if len(levels) > 1 and lengths[levels[0]] >= _SPLIT_FROM else [levels]
         starts = [sum(lengths[:k]) for k in range(count)]
         for group in groups:
             span = (starts[group[0]], starts[group[-1]] + lengths[group[-1]])
@@ -263,22 +279,13 @@ def _temporal_plan(
 ) -> _BranchPlan:
     """Temporal levels of these lengths side by side: per series, each view's levels in a row, views after
     each other; logits and pairs within a level only."""
-    level_of, nll, pull = [], [], []
+    level_of, nll, amc_rows = [], [], []
     for k, size in enumerate(sizes):
         level_of += [k] * size
         nll += [(1 - s.alpha) / (count * batch * 2 * size)] * size
-        pull += [(1 - s.alpha) * s.amc_temporal / count] * size
-    tensor = functools.partial(torch.tensor, device=device, dtype=dtype)
+        amc_rows += [(1 - s.alpha) * s.amc_temporal / count] * size
     level_of = torch.tensor(level_of * 2, device=device)
     width = len(level_of)
-    same = level_of[:, None] == level_of[None, :]
     eye = torch.eye(width, dtype=torch.bool, device=device)
-    positive = eye.roll(width // 2, dims=1)
-    amc_weight = tensor(pull * 2)
-    return _BranchPlan(
-        blocked=~same | eye,
-        nll_weight=tensor(nll)[None, :],
-        pull=tensor(pull)[None, :] * 2 if s.amc_temporal > 0 else None,
-        push=(amc_weight[:, None] * (same & ~eye & ~positive).to(dtype))[None] if s.amc_temporal > 0 else None,
-        margin=s.amc_margin,
-    )
+    negative = (level_of[:, None] == level_of[None, :]) & ~eye & ~eye.roll(width // 2, dims=1)
+    return _branch_plan(1, nll * 2, amc_rows * 2, negative[None], s.amc_margin, dtype)

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_swa_multi_avg_fn
 
-from lightsweep.models.timehut.encoder import MaskMode, TSEncoder, encode_overlap
+from lightsweep.models.timehut.encoder import MaskMode, TSEncoder, encode_crops
 from lightsweep.models.timehut.evaluation import Protocol, evaluate
 from lightsweep.models.timehut.losses import LossSettings, hierarchical_loss
-from lightsweep.models.timehut.views import overlapping_views, random_window
+from lightsweep.models.timehut.views import Crops, overlapping_crops, random_window
 
 
 class TimeHUT(L.LightningModule):
@@ -66,13 +66,13 @@ class TimeHUT(L.LightningModule):
         self._loss_sum, self._steps = self._loss_sum + loss.detach(), self._steps + 1
         return loss
 
-    def crop_views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Two overlapping random crops of each series and the overlap's length (TS2Vec's cropping)."""
-        return overlapping_views(x, self.temporal_unit)
+    def crop_views(self, x: torch.Tensor) -> tuple[Crops]:
+        """Two overlapping random crops of each series in one padded batch (TS2Vec's cropping)."""
+        return (overlapping_crops(x, self.temporal_unit),)
 
-    def encode_views(self, view1: torch.Tensor, view2: torch.Tensor, overlap: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_views(self, crops: Crops) -> tuple[torch.Tensor, torch.Tensor]:
         """(z1, z2), each (B, overlap, output_dims): the trained encoder's outputs on the shared timestamps."""
-        return encode_overlap(self.encoder, view1, view2, overlap)
+        return encode_crops(self.encoder, crops.batch, crops.lengths, crops.overlap, crops.length1)
 
     def contrastive_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return hierarchical_loss(z1, z2, self.temperature, self.loss_settings)
