@@ -6,6 +6,7 @@ RunInterrupted carrying what the finished epochs measured. train.run() turns eit
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import os
 import time
@@ -66,6 +67,10 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
     from lightsweep.callbacks.timing import EpochTimer, FinishedEpochs
     from lightsweep.contracts import ChangesConfig, RecordsToRunJson
     from lightsweep.validate import check_devices
+
+    if not gc.isenabled():  # the CLI imported all this with the collector off (cli.train_entry): back on,
+        gc.freeze()  # and the objects of those imports, long-lived, out of its passes
+        gc.enable()
 
     quiet_lightning()
     check_devices(
