@@ -147,6 +147,8 @@ class TSEncoder(nn.Module):
     def first_per_timestep(self, length: int) -> int:
         """Index of the first block from which every block is its centre taps on series of `length` steps."""
         split = len(self.blocks)
+        if any(m._forward_hooks or m._forward_pre_hooks for m in self.blocks.modules()):
+            return split  # a probe (the health monitor's dead-unit hooks) watches the blocks: call them as modules
         while split > 0 and self.blocks[split - 1].centre_tap_only(length):
             split -= 1
         return split
