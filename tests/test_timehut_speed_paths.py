@@ -178,6 +178,24 @@ def test_eval_encoding_equals_the_full_convolutions(length):
     assert torch.allclose(encoder(x), slow_encode(encoder, x), rtol=1e-5, atol=1e-5)
 
 
+def test_blocks_watched_by_forward_hooks_run_as_modules():
+    """The health monitor's dead-unit probe hooks each block and its first conv: while hooks are on, every
+    block runs as a module (hooks fire), with the same outputs."""
+    torch.manual_seed(6)
+    encoder = TSEncoder(input_dims=1).eval()
+    x = torch.randn(4, 24, 1)
+    plain = encoder(x)
+    fired = []
+    hooks = [block.conv1.register_forward_hook(lambda *_: fired.append(1)) for block in encoder.blocks]
+    try:
+        watched = encoder(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(fired) == len(encoder.blocks)
+    assert torch.allclose(watched, plain, atol=1e-5) and torch.allclose(watched, slow_encode(encoder, x), atol=1e-5)
+
+
 # ---- the crops ----
 
 
