@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 COMMAND_PARTS = [
     ("whole process (under cProfile)", "train.py:1(<module>)"),
     ("  Hydra: compose + run the job", "hydra/_internal/utils.py:479(_run_hydra)"),
-    ("    lightsweep run()", "lightsweep/train.py:34(run)"),
-    ("      resolve config (first torch/Lightning import)", "lightsweep/session.py:39(resolved_config)"),
-    ("      measure: build, fit, test", "lightsweep/session.py:50(measure)"),
+    ("    lightsweep run()", "lightsweep/train.py:*(run)"),
+    ("      resolve config (first torch/Lightning import)", "lightsweep/session.py:*(resolved_config)"),
+    ("      measure: build, fit, test", "lightsweep/session.py:*(measure)"),
     ("        Trainer.fit", "trainer/trainer.py:522(fit)"),
     ("          training_step (forward + loss)", "timehut/module.py:*(training_step)"),
     ("          backward", "torch/_tensor.py:566(backward)"),
@@ -100,9 +100,9 @@ def profile_step(data_dir: Path, steps: int) -> str:
 
     def step(x: torch.Tensor) -> None:
         marks = [time.perf_counter()]
-        view1, view2, overlap = model.crop_views(x)
+        crops = model.crop_views(x)  # (the module's own step: training_step without Lightning)
         marks.append(time.perf_counter())
-        z1, z2 = model.encode_views(view1, view2, overlap)
+        z1, z2 = model.encode_views(*crops)
         marks.append(time.perf_counter())
         loss = model.contrastive_loss(z1, z2)
         marks.append(time.perf_counter())
