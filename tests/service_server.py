@@ -23,8 +23,9 @@ TINY = {
     "model.hidden_layers": 1,
     "model.first_hidden_units": 64,
     "trainer.limit_train_batches": 8,
-    "trainer.num_sanity_val_steps": 0,
+    "trainer.enable_progress_bar": False,
     "trainer.enable_model_summary": False,
+    "trainer.num_sanity_val_steps": 0,
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hydra.core.config_store import ConfigStore
 from pydantic import ValidationError
+from service_server import TINY  # a small corner of the CNN space through the allowlist
 
 from conftest import cli
 from lightsweep.errors import group_choices
@@ -22,18 +23,6 @@ from lightsweep.service.request import (
     hydra_arguments,
     validate,
 )
-
-# A small corner of the CNN space through the allowlist: trials of a few seconds.
-TINY = {
-    "model.filters": 16,
-    "model.conv_layers": 1,
-    "model.hidden_layers": 1,
-    "model.first_hidden_units": 64,
-    "trainer.limit_train_batches": 8,
-    "trainer.enable_progress_bar": False,
-    "trainer.enable_model_summary": False,
-    "trainer.num_sanity_val_steps": 0,
-}
 
 
 def request(**fields) -> OptimizeRequest:

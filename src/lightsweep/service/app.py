@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -87,36 +87,21 @@ def create_app(
             "executors": await asyncio.to_thread(catalog.executors),
         }
 
-    @app.get(
-        "/datasets",
-        tags=["catalog"],
-        dependencies=authorized,
-        responses=refusals(401),
-        summary="Datasets, modality, files present",
-    )
+    catalogue = APIRouter(tags=["catalog"], dependencies=authorized, responses=refusals(401))
+
+    @catalogue.get("/datasets", summary="Datasets, modality, files present")
     async def datasets() -> dict[str, Any]:
         return {"datasets": await asyncio.to_thread(catalog.datasets, job_environment()["LIGHTSWEEP_DATA_DIR"])}
 
-    @app.get(
-        "/modes",
-        tags=["catalog"],
-        dependencies=authorized,
-        responses=refusals(401),
-        summary="Objective modes: simple, health",
-    )
+    @catalogue.get("/modes", summary="Objective modes: simple, health")
     async def modes() -> dict[str, Any]:
         return {"modes": catalog.modes()}
 
-    @app.get(
-        "/objectives",
-        tags=["catalog"],
-        dependencies=authorized,
-        responses=refusals(401),
-        summary="Objectives and their directions",
-    )
+    @catalogue.get("/objectives", summary="Objectives and their directions")
     async def objectives() -> dict[str, Any]:
         return {"objectives": catalog.objectives()}
 
+    app.include_router(catalogue)
     from lightsweep.service.jobs_api import router
     from lightsweep.service.pages import include_pages
 
