@@ -77,11 +77,17 @@ def test_a_killed_server_reattaches_to_its_running_sweep(server):
         for event in events(client, job["id"]):
             if event["event"] == "trial_finished":  # one trial done, the second under way
                 break
+    pid = stored_job(server.home, job["id"]).pid
+    os.killpg(pid, signal.SIGSTOP)  # the job waits while the server restarts: it cannot finish meanwhile
     server.kill()
     assert stored_job(server.home, job["id"]).state == "running"
-    server.start()
+    try:
+        server.start()
+        with server.client() as client:
+            assert client.get(f"/jobs/{job['id']}").json()["state"] == "running"  # re-attached, not interrupted
+    finally:
+        os.killpg(pid, signal.SIGCONT)
     with server.client() as client:
-        assert client.get(f"/jobs/{job['id']}").json()["state"] == "running"  # re-attached, not interrupted
         done = wait_for_state(client, job["id"], ("completed", "failed", "interrupted"))
     assert done["state"] == "completed", done
     numbers = [t.number for t in study_of(server.home / "jobs" / job["id"]).trials]

@@ -112,7 +112,9 @@ class Watcher:
         now = study.snapshot()
         seen = self._view(job)
         changes = trial_changes(seen, now, study)
-        self._views[job.id] = now
+        # The view becomes what these events tell, not `now`: epochs read after the snapshot (a trial reports
+        # on between the two reads) are then not sent twice, and a WAITING trial still gets its start later.
+        self._views[job.id] = told(seen, changes)
         self.progress[job.id] = study.progress()
         return self._emit(job, changes)
 
@@ -150,10 +152,7 @@ class Watcher:
     def _view(self, job: Job) -> TrialView:
         """What the job's events have told so far (rebuilt from the event log after a restart)."""
         if job.id not in self._views:
-            view: TrialView = {}
-            for event in self.store.events(job.id, limit=10**9):
-                apply_event(view, event.kind, event.data)
-            self._views[job.id] = view
+            self._views[job.id] = told({}, [(e.kind, e.data) for e in self.store.events(job.id, limit=10**9)])
         return self._views[job.id]
 
     def _emit(self, job: Job, changes: list[tuple[str, dict[str, Any]]]) -> list[Event]:
@@ -178,7 +177,15 @@ def trial_changes(seen: TrialView, now: TrialView, study: Any) -> list[tuple[str
     return changes
 
 
-def apply_event(view: TrialView, kind: str, data: dict[str, Any]) -> None:
+def told(seen: TrialView, events: list[tuple[str, dict[str, Any]]]) -> TrialView:
+    """What a client knows after `seen` and then `events`."""
+    view = dict(seen)
+    for kind, data in events:
+        _apply_event(view, kind, data)
+    return view
+
+
+def _apply_event(view: TrialView, kind: str, data: dict[str, Any]) -> None:
     number = data.get("number")
     if kind == "trial_started":
         view[number] = ("RUNNING", None)
