@@ -57,3 +57,48 @@ class KnowsUnreachableWeights(Protocol):
 
     def unreachable_weights(self, input_shape: Sequence[int]) -> dict[str, Any]: ...
     def overrides_for(self, input_shape: Sequence[int]) -> list[str]: ...
+
+
+# -- optional: what the efficiency techniques (conf/technique/) ask of a model family ---------------------
+# A family without one of these gets the technique reported as "not applicable" (never faked).
+
+
+@runtime_checkable
+class Checkpointable(Protocol):
+    """Activation checkpointing (speed.checkpointing): the network's blocks (TimeHUT's residual blocks, the
+    CNN's conv blocks) recompute their activations in backward through torch.utils.checkpoint; the maths
+    is unchanged."""
+
+    def set_checkpointing(self, enabled: bool) -> None: ...
+
+
+@runtime_checkable
+class PrunesChannels(Protocol):
+    """Structured pruning that removes channels for real (callbacks.channel_pruning): the `amount` share of
+    each prunable layer's output channels with the smallest L1 weight norm go, and every layer that reads
+    them shrinks with it (the parameters are replaced by smaller ones; the caller rebuilds the optimizer).
+    Returns {"layers": {name: [channels before, after]}, "channels_before": int, "channels_after": int}."""
+
+    def prune_channels(self, amount: float) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class QuantizesForInference(Protocol):
+    """INT8 inference (callbacks.int8_inference). `quantized_network(calibration)`: an INT8 copy of
+    probe_network() for CPU inference, calibrated on `calibration` (a few input batches); the trained
+    module is left as it was. `evaluate_network(network, datamodule)`: the family's test metrics
+    {"accuracy", "f1_macro"} computed with `network` in place of probe_network() (TimeHUT: the evaluation
+    protocol's classifier fitted and tested on `network`'s embeddings)."""
+
+    def quantized_network(self, calibration: list[Any]) -> Any: ...
+    def evaluate_network(self, network: Any, datamodule: Any) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class Distillable(Protocol):
+    """Knowledge distillation (callbacks.distillation): after `set_teacher(teacher, weight, temperature)`,
+    each training step adds `weight` x the distance between this (student) module's outputs and the frozen
+    `teacher`'s on the same inputs: KL divergence of the logits softened by `temperature` for classifiers,
+    mean squared error of the embeddings for TimeHUT. The teacher is the same family, wider."""
+
+    def set_teacher(self, teacher: Any, weight: float, temperature: float) -> None: ...
