@@ -72,6 +72,20 @@ def tiny_imdb(tmp_path_factory) -> Path:
     return root
 
 
+def tiny_lstm(imdb_root: Path) -> list[str]:
+    """Overrides for a tiny LSTM on the tiny IMDB copy (the tiny_imdb fixture's folder)."""
+    return [
+        f"paths.data_dir={imdb_root.parent}",
+        "dataset=imdb",
+        "dataset.vocab_size=300",
+        "dataset.seq_len=64",
+        "model=lstm",
+        "model.embedding_dim=8",
+        "model.lstm_units=4",
+        "model.hidden_units=[]",
+    ]
+
+
 @pytest.fixture
 def run_cfg(tmp_path):
     """run_cfg(overrides) -> (RunResult, run.json) for a shrunk real config run in a temp dir."""

@@ -11,7 +11,9 @@ from omegaconf import OmegaConf
 from lightsweep.config import compose, normalize_overrides
 from lightsweep.paths import CONF_DIR
 
-GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra")
+# conf/technique/ holds the efficiency optimizer's techniques, read by `lightsweep efficiency`, never composed
+# into a run (tests/test_efficiency.py checks each file).
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "technique"))
 OPTIONAL = {"experiment", "debug", "sweep"}  # not in the defaults list: selected with group= or +group=
 
 

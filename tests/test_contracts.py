@@ -6,11 +6,21 @@ import pytest
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from lightsweep.contracts import ChangesConfig, KnowsUnreachableWeights, ModelFamily, RecordsToRunJson
+from lightsweep.contracts import (
+    ChangesConfig,
+    Checkpointable,
+    Distillable,
+    KnowsUnreachableWeights,
+    ModelFamily,
+    PrunesChannels,
+    QuantizesForInference,
+    RecordsToRunJson,
+)
 from lightsweep.paths import CONF_DIR
 
 FAMILIES = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml") if p.stem != "auto")
 MEASURING = {"health", "efficiency", "plots", "model_pruning", "batch_size_finder", "lr_finder"}
+MEASURING |= {"channel_pruning", "int8_inference", "distillation"}  # the efficiency techniques' callbacks
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -18,6 +28,9 @@ def test_every_model_family_meets_the_model_contract(family):
     cls = get_object(OmegaConf.load(CONF_DIR / "model" / f"{family}.yaml")["_target_"])
     assert issubclass(cls, ModelFamily)
     assert issubclass(cls, KnowsUnreachableWeights) == (family == "timehut")  # dilations outgrow short series
+    # What the efficiency techniques need (conf/technique/ says "not applicable" where one is missing).
+    assert issubclass(cls, Checkpointable) and issubclass(cls, QuantizesForInference) and issubclass(cls, Distillable)
+    assert issubclass(cls, PrunesChannels) == (family != "lstm")  # the LSTM's cost is its recurrent cell
 
 
 def test_callbacks_that_measure_record_into_run_json_and_finders_report_their_changes():

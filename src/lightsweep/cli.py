@@ -22,6 +22,8 @@ commands:
                                the newest multirun/*/optuna.db) on a free port (--port N to choose)
   serve [--host H] [--port N]  the sweep service: REST API + live events for jobs (--home DIR, --db URL,
                                --max-running N; the serve extra)
+  efficiency [overrides]       measure efficiency techniques against the baseline run and combine the best
+                               (--techniques a,b --full --repeats N --seeds S...; efficiency --help)
   --help                       this text
 
 add --debug to any command to see full tracebacks"""
@@ -92,7 +94,7 @@ def main() -> None:
     args = sys.argv[1:]
     command = args[0] if args else "--help"
     rest = [a for a in args[1:] if a != "--debug"]  # guarded() reads --debug itself
-    if command != "train" and any(a in ("--help", "-h") for a in rest):
+    if command not in ("train", "efficiency") and any(a in ("--help", "-h") for a in rest):
         print(USAGE)  # `lightsweep reproduce --help`: help, never a run directory named --help
     elif command == "train":
         sys.argv = [sys.argv[0]] + args[1:]
@@ -113,6 +115,10 @@ def main() -> None:
         from lightsweep.service.server import main as serve
 
         guarded(lambda: serve(rest))
+    elif command == "efficiency":
+        from lightsweep.efficiency.cli import main as efficiency
+
+        sys.exit(guarded(lambda: efficiency(rest)))
     elif command in ("--help", "-h", "help"):
         print(USAGE)
     else:

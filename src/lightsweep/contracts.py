@@ -84,12 +84,15 @@ class PrunesChannels(Protocol):
 
 @runtime_checkable
 class QuantizesForInference(Protocol):
-    """INT8 inference (callbacks.int8_inference). `quantized_network(calibration)`: an INT8 copy of
-    probe_network() for CPU inference, calibrated on `calibration` (a few input batches); the trained
-    module is left as it was. `evaluate_network(network, datamodule)`: the family's test metrics
-    {"accuracy", "f1_macro"} computed with `network` in place of probe_network() (TimeHUT: the evaluation
-    protocol's classifier fitted and tested on `network`'s embeddings)."""
+    """INT8 inference (callbacks.int8_inference). `inference_network()`: the float network the family
+    evaluates (classifiers: themselves; TimeHUT: its weight-averaged encoder, not the trained one that
+    probe_network() gives). `quantized_network(calibration)`: an INT8 copy of it for CPU inference,
+    calibrated on `calibration` (a few input batches); the trained module is left as it was.
+    `evaluate_network(network, datamodule)`: the family's test metrics {"accuracy", "f1_macro"} computed
+    with `network` in place of inference_network() (TimeHUT: the evaluation protocol's classifier fitted
+    and tested on `network`'s embeddings)."""
 
+    def inference_network(self) -> Any: ...
     def quantized_network(self, calibration: list[Any]) -> Any: ...
     def evaluate_network(self, network: Any, datamodule: Any) -> dict[str, float]: ...
 

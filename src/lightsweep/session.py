@@ -49,7 +49,15 @@ def resolved_config(cfg: DictConfig) -> tuple[dict[str, Any], str]:
 
 
 def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
-    """Validate, build, fit and test one resolved config; the objective from what the tested weights did."""
+    """Validate, build, fit and test one resolved config; the objective from what the tested weights did.
+    Process-wide settings of the speed block (threads, matmul precision) end with it."""
+    from lightsweep.speed import process_settings_restored
+
+    with process_settings_restored():
+        return _measure(plain, in_sweep)
+
+
+def _measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
     from lightsweep.objective import check_objective, objective_value
     from lightsweep.validate import validate
 
@@ -65,7 +73,9 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
     from lightsweep.callbacks.progress import EpochProgress
     from lightsweep.callbacks.temperature import TemperatureSchedule
     from lightsweep.callbacks.timing import EpochTimer, FinishedEpochs
-    from lightsweep.contracts import ChangesConfig, RecordsToRunJson
+    from lightsweep.contracts import ChangesConfig
+    from lightsweep.models.registry import resolve_model_config
+    from lightsweep.speed import SpeedReport, apply_speed, settle_model_threads
     from lightsweep.validate import check_devices
 
     if not gc.isenabled():  # the CLI imported all this with the collector off (cli.train_entry): back on,
@@ -80,6 +90,7 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
     datamodule = build(config["dataset"], where="dataset")
     datamodule.prepare_data()
     datamodule.setup("fit")
+    settle_model_threads(config)
     model = build(
         config["model"],
         recursive=False,
@@ -87,10 +98,13 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
         input_shape=datamodule.input_shape,
         num_classes=datamodule.num_classes,
     )
+    on_cuda = torch.cuda.is_available() and str(config["trainer"].get("accelerator", "auto")) in ("auto", "gpu", "cuda")
+    family, _ = resolve_model_config(config["model"], datamodule.modality)
+    speed = SpeedReport(apply_speed(model, config.get("speed"), family, on_cuda))
     if config["trainer"].get("max_epochs") is None and config["trainer"].get("max_steps", -1) == -1:
         config["trainer"].update(model.default_budget(datamodule))  # no budget given: the model's own
     timer, finished = EpochTimer(), FinishedEpochs()
-    callbacks = [*build_named(config["callbacks"], "callbacks"), timer, finished]
+    callbacks = [*build_named(config["callbacks"], "callbacks"), timer, finished, speed]
     if config["trainer"].get("enable_progress_bar", True):
         callbacks.append(EpochProgress())  # one line per epoch, not a bar per epoch
     if "_target_" in config["scheduler"]:
@@ -106,9 +120,9 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
     finally:
         measured.timings["train_s"] = time.perf_counter() - started
         measured.timings["epoch_s"] = timer.epoch_seconds()
+    _collect_records(callbacks, measured)
+    measured.record["loader_settings"] = getattr(datamodule, "loader_settings", None)  # workers, pinning, why
     for callback in callbacks:
-        if isinstance(callback, RecordsToRunJson):
-            measured.record.update(callback.run_record())
         if isinstance(callback, ChangesConfig):
             for key, value in callback.config_changes().items():
                 _set_dotted(config, key, value)
@@ -126,10 +140,30 @@ def measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
         trainer, finished, measured, trainer.test, model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False
     )
     measured.timings["test_s"] = time.perf_counter() - started
+    _collect_records(callbacks, measured)  # again: some measure the tested weights (callbacks.int8_inference)
+    measured.record["test_samples"] = _test_samples(trainer)  # what one test example is worth in accuracy
     measured.metrics.update(_scalars(trainer.callback_metrics))
     so_far = {**measured.record, "metrics": measured.metrics, "timings": measured.timings}
     measured.objective, measured.record["objective_detail"] = objective_value(config["objective"], so_far)
     return measured
+
+
+def _test_samples(trainer: Any) -> int | None:
+    """Samples in the test split: the last test loader's (TimeHUT's first one embeds the training set)."""
+    loaders = trainer.test_dataloaders  # None in the main process of a ddp_spawn run
+    loader = loaders[-1] if isinstance(loaders, list) else loaders
+    try:
+        return len(loader.dataset)
+    except (TypeError, AttributeError):  # no loader here, or an iterable dataset without a length
+        return None
+
+
+def _collect_records(callbacks: list[Any], measured: Measured) -> None:
+    from lightsweep.contracts import RecordsToRunJson
+
+    for callback in callbacks:
+        if isinstance(callback, RecordsToRunJson):
+            measured.record.update(callback.run_record())
 
 
 def _stoppable(trainer: Any, finished: Any, measured: Measured, call: Any, *args: Any, **kwargs: Any) -> None:

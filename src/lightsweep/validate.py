@@ -14,6 +14,10 @@ from lightsweep.errors import ConfigError, first_line
 
 _PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "64-true", "16-true", "bf16-true")
 _GPU_ONLY_STRATEGIES = ("DeepSpeedStrategy", "FSDPStrategy")
+# conf/train.yaml's speed block (applied by lightsweep.speed): its settings and their valid values
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+SPEED_SETTINGS = ("compile", "compile_mode", "checkpointing", "threads", "matmul_precision")
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
@@ -41,6 +45,25 @@ def problems(cfg: Mapping[str, Any]) -> list[str]:
     for group in ("callbacks", "logger"):
         for name, node in (cfg.get(group) or {}).items():
             found += node_problems(node, f"{group}.{name}")
+    return found + speed_problems(cfg.get("speed") or {})
+
+
+def speed_problems(speed: Mapping[str, Any]) -> list[str]:
+    """Every bad value of the speed block, one sentence each."""
+    unknown = [key for key in speed if key not in SPEED_SETTINGS]
+    found = [_unknown_setting("speed", key, "the speed block", list(SPEED_SETTINGS)) for key in unknown]
+    for key in ("compile", "checkpointing"):
+        if key in speed and not isinstance(speed[key], bool):
+            found.append(f"speed.{key}={speed[key]!r} must be true or false.")
+    if speed.get("compile_mode", "default") not in COMPILE_MODES:
+        found.append(f"speed.compile_mode={speed['compile_mode']!r} is not valid: use {', '.join(COMPILE_MODES)}.")
+    threads = speed.get("threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        found.append(f"speed.threads={threads!r} must be null (torch's default) or a positive integer, e.g. 2.")
+    if speed.get("matmul_precision", "highest") not in MATMUL_PRECISIONS:
+        found.append(
+            f"speed.matmul_precision={speed['matmul_precision']!r} is not valid: use {', '.join(MATMUL_PRECISIONS)}."
+        )
     return found
 
 

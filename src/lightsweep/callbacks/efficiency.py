@@ -77,6 +77,7 @@ class EfficiencyProfiler(L.Callback):
             "peak_cpu_rss_source": self._rss_source,
             "peak_cuda_memory_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
             "flops_per_step": self.flops_per_step,
+            "optimizer_steps": trainer.global_step,  # x flops_per_step: the training's FLOPs in total
             "inference_samples_per_second": self._inference_speed(pl_module),
             "parameters": sum(p.numel() for p in parameters),
             "trainable_parameters": sum(p.numel() for p in parameters if p.requires_grad),

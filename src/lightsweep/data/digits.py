@@ -11,9 +11,15 @@ class DigitsDataModule(InMemoryDataModule):
     modality = "image"
 
     def __init__(
-        self, batch_size: int = 64, test_fraction: float = 0.2, val_fraction: float = 0.1, split_seed: int = 0
+        self,
+        batch_size: int = 64,
+        test_fraction: float = 0.2,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
-        super().__init__(batch_size=batch_size, val_fraction=val_fraction, split_seed=split_seed)
+        super().__init__(batch_size, val_fraction, split_seed, num_workers, pin_memory)
         self.test_fraction = test_fraction
 
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

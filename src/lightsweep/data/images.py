@@ -41,8 +41,10 @@ class ImageDataModule(InMemoryDataModule):
         batch_size: int = 128,
         val_fraction: float = 0.1,
         split_seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
-        super().__init__(batch_size=batch_size, val_fraction=val_fraction, split_seed=split_seed)
+        super().__init__(batch_size, val_fraction, split_seed, num_workers, pin_memory)
         if source not in SOURCES:
             raise ConfigError(f"dataset.source={source!r} is not one of {'|'.join(SOURCES)}.")
         if source == "tfds" and not (tfds_name and tfds_dir):

@@ -100,9 +100,11 @@ class ImdbDataModule(TextDataModule):
         batch_size: int = 64,
         val_fraction: float = 0.1,
         split_seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         """`cache_dir` holds the decoded corpus (None: beside the files in `data_dir`)."""
-        super().__init__(vocab_size, seq_len, truncating, batch_size, val_fraction, split_seed)
+        super().__init__(vocab_size, seq_len, truncating, batch_size, val_fraction, split_seed, num_workers, pin_memory)
         if format not in ("raw", "keras"):
             raise ConfigError(
                 f"dataset.format={format!r} is not valid for imdb: use raw (aclImdb text) or keras (imdb.npz)."

@@ -106,9 +106,11 @@ class ReutersDataModule(TextDataModule):
         val_fraction: float = 0.1,
         split_seed: int = 0,
         cache_dir: str | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         """`cache_dir` holds the decoded corpus (None: beside the files in `data_dir`)."""
-        super().__init__(vocab_size, seq_len, truncating, batch_size, val_fraction, split_seed)
+        super().__init__(vocab_size, seq_len, truncating, batch_size, val_fraction, split_seed, num_workers, pin_memory)
         if format not in ("keras", "sgml"):
             raise ConfigError(
                 f"dataset.format={format!r} is not valid for reuters: use keras (reuters.npz) or sgml (Reuters-21578)."

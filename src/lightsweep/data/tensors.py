@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset
 
+from lightsweep.data.loading import LoadingDataModule
 from lightsweep.errors import ConfigError
 
 
@@ -49,19 +49,27 @@ def stratified_split(
     return x_keep, y_keep, x_held, y_held
 
 
-class InMemoryDataModule(L.LightningDataModule):
+class InMemoryDataModule(LoadingDataModule):
     """A classification dataset small enough to live in memory as tensors.
 
     Subclasses set `modality` and implement `load_arrays()` -> (x_train, y_train, x_test, y_test)
     as numpy arrays; validation is carved from train (stratified, seeded), inputs are standardised
     per channel with training statistics.
-    On a GPU the tensors move to it once, so batches are gathered there (no copy per step).
+    On a GPU the tensors move to it once, so batches are gathered there (no copy per step, and then no
+    loader workers or pinning: see loading.py).
     """
 
     modality = "image"
 
-    def __init__(self, batch_size: int = 64, val_fraction: float = 0.1, split_seed: int = 0) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__(num_workers=num_workers, pin_memory=pin_memory)
         if batch_size < 1:
             raise ConfigError(f"dataset.batch_size={batch_size} must be at least 1.")
         self.batch_size = batch_size
@@ -97,19 +105,21 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def on_device(self, split: str) -> TensorBatches:
         """The split, moved once to the training GPU when there is one."""
-        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        device = self.training_device()
         if device is not None and device.type == "cuda" and self.splits[split].tensors[0].device != device:
             self.splits[split] = self.splits[split].to(device)
         return self.splits[split]
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.on_device(split), batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch)
+    def split_loader(self, split: str, **batching: Any) -> DataLoader:
+        """A loader of the split (on the training GPU when there is one), batches kept as gathered."""
+        dataset = self.on_device(split)
+        return self.loader(dataset, dataset.tensors[0].device, collate_fn=keep_batch, **batching)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self.split_loader("train", batch_size=self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self.split_loader("val", batch_size=self.batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self.split_loader("test", batch_size=self.batch_size)

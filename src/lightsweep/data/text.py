@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 
-from lightsweep.data.tensors import InMemoryDataModule, TensorBatches, keep_batch, stratified_split
+from lightsweep.data.tensors import InMemoryDataModule, TensorBatches, stratified_split
 from lightsweep.data.tokenizer import PAD, Vocabulary, pad_truncate, select
 
 
@@ -32,8 +32,10 @@ class TextDataModule(InMemoryDataModule):
         batch_size: int = 64,
         val_fraction: float = 0.1,
         split_seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
-        super().__init__(batch_size=batch_size, val_fraction=val_fraction, split_seed=split_seed)
+        super().__init__(batch_size, val_fraction, split_seed, num_workers, pin_memory)
         self.max_vocab_size, self.seq_len, self.truncating = vocab_size, seq_len, truncating
         self.vocabulary: Vocabulary | None = None
 
@@ -79,7 +81,7 @@ class TextDataModule(InMemoryDataModule):
         dataset = self.on_device("train")
         lengths = (dataset.tensors[0] != PAD).sum(dim=1).cpu()
         sampler = LengthBucketBatchSampler(RandomSampler(range(len(dataset))), self.batch_size, lengths)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=keep_batch)
+        return self.split_loader("train", batch_sampler=sampler)
 
 
 class LengthBucketBatchSampler(BatchSampler):

@@ -12,12 +12,12 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from lightsweep.data.download import OFFLINE_ENV, TIMEOUT_S
+from lightsweep.data.loading import LoadingDataModule
 from lightsweep.data.names import check_name
 from lightsweep.data.tensors import TensorBatches, keep_batch
 from lightsweep.data.ucr_formats import SUFFIXES, read_series_file
@@ -71,7 +71,7 @@ NOT_PRE_NORMALISED_UCR = frozenset(
 Z_SCORED_UCR = NOT_PRE_NORMALISED_UCR | {"UnitTest"}
 
 
-class TimeSeriesDataModule(L.LightningDataModule):
+class TimeSeriesDataModule(LoadingDataModule):
     """A UCR (univariate) or UEA (multivariate) classification set held in memory as tensors.
 
     After setup(): train_x/test_x (N, T, D) float32 normalised full series (NaN kept) and train_y/test_y.
@@ -90,8 +90,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
         max_train_length: int | None = 3000,
         source: Literal["files", "aeon"] = "files",
         download_url: str = ARCHIVE_URL,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(num_workers=num_workers, pin_memory=pin_memory)
         check_name(name, "dataset.name", "a UCR/UEA dataset name", "Chinatown, PEMS-SF")  # joins a path and a URL
         if archive not in ("UCR", "UEA"):
             raise ConfigError(f"dataset.archive={archive!r} is not valid: use UCR or UEA.")
@@ -162,8 +164,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # TS2Vec: shuffled, drop_last (so the contrastive loss never sees a 1-sample batch), batch <= N.
-        return DataLoader(
+        return self.loader(
             TensorBatches(self.fit_x),
+            self.fit_x.device,
             batch_size=min(self.batch_size, len(self.fit_x)),
             shuffle=True,
             drop_last=True,
@@ -173,7 +176,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         """[train set, test set], in order: the model embeds both and fits its SVM on the first."""
         return [
-            DataLoader(TensorBatches(x, y), batch_size=self.batch_size, shuffle=False, collate_fn=keep_batch)
+            self.loader(TensorBatches(x, y), x.device, batch_size=self.batch_size, collate_fn=keep_batch)
             for x, y in ((self.train_x, self.train_y), (self.test_x, self.test_y))
         ]
 

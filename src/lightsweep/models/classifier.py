@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -28,6 +29,35 @@ def make_optimizer(spec: Mapping[str, Any], params) -> torch.optim.Optimizer:
         )
     settings = {k: v for k, v in spec.items() if not (k.startswith("_") and k.endswith("_"))}
     return optimizer_class(params, **settings)
+
+
+@dataclass
+class Teacher:
+    """A frozen teacher and how much it weighs. Kept in a plain object, not as a submodule: the teacher is
+    not in the student's state_dict, parameters or optimizer, and the student's train() leaves it in eval."""
+
+    network: torch.nn.Module
+    weight: float
+    temperature: float
+
+
+def distillation_loss(
+    logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor, weight: float, temperature: float
+) -> torch.Tensor:
+    """Hinton et al. 2015 ("Distilling the Knowledge in a Neural Network"), with w = weight, T = temperature:
+
+        (1 - w) * CE(student, targets) + w * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+
+    KL summed over classes and averaged over the batch; T^2 keeps the soft term's gradients on the scale of
+    the hard term's as T grows."""
+    hard = F.cross_entropy(logits, targets)
+    soft = F.kl_div(
+        F.log_softmax(logits / temperature, dim=-1),
+        F.log_softmax(teacher_logits / temperature, dim=-1),
+        reduction="batchmean",
+        log_target=True,
+    )
+    return (1.0 - weight) * hard + weight * temperature**2 * soft
 
 
 class EpochTotals:
@@ -60,7 +90,8 @@ class EpochTotals:
 
 class Classifier(L.LightningModule):
     """Subclasses build `self.net` (inputs -> logits). Logs train/loss, train/acc, val/loss, val/acc,
-    test/loss, test/acc and test/f1_macro (torchmetrics) once per epoch.
+    test/loss, test/acc and test/f1_macro (torchmetrics) once per epoch. With a teacher (set_teacher) the
+    training loss (train/loss) is the distillation loss; validation and test losses stay cross-entropy.
 
     Steps only add to running totals and logging happens once per epoch: each `self.log` call costs
     Lightning ~0.7 ms, as much as a whole step of a small model (benchmarks/overhead.py)."""
@@ -71,6 +102,7 @@ class Classifier(L.LightningModule):
         self.totals = {stage: EpochTotals() for stage in ("train", "val", "test")}
         self.test_f1 = MulticlassF1Score(num_classes, average="macro")
         self.net: torch.nn.Module
+        self.teacher: Teacher | None = None
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(inputs)
@@ -78,7 +110,12 @@ class Classifier(L.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         inputs, targets = batch
         logits = self(inputs)
-        loss = F.cross_entropy(logits, targets)
+        if stage == "train" and self.teacher is not None:
+            with torch.no_grad():
+                teacher_logits = self.teacher.network(inputs)
+            loss = distillation_loss(logits, teacher_logits, targets, self.teacher.weight, self.teacher.temperature)
+        else:
+            loss = F.cross_entropy(logits, targets)
         self.totals[stage].update(loss, logits, targets)
         if stage == "test":
             self.test_f1.update(logits, targets)
@@ -109,6 +146,50 @@ class Classifier(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
+
+    def on_fit_start(self) -> None:
+        if self.teacher is not None:  # the student moved to its device after set_teacher
+            self.teacher.network.to(self.device)
+
+    def set_teacher(self, teacher: torch.nn.Module, weight: float, temperature: float) -> None:
+        """contracts.Distillable: train against `teacher` (a trained, wider model of the same family mapping
+        the same inputs to logits) with distillation_loss(); the teacher is frozen (eval mode, no gradients)
+        and never trained. weight=0 is plain cross-entropy."""
+        if not isinstance(teacher, torch.nn.Module):
+            raise ConfigError(f"The distillation teacher must be a torch module, got {type(teacher).__name__}.")
+        if not 0.0 <= weight <= 1.0 or temperature <= 0:
+            raise ConfigError(
+                f"Distillation weight={weight} must be in [0, 1] and temperature={temperature} above 0 "
+                "(Hinton et al. use weights near 0.5-0.9 and temperatures of 2-20)."
+            )
+        teacher.eval().requires_grad_(False).to(self.device)
+        self.teacher = Teacher(teacher, float(weight), float(temperature))
+
+    def inference_network(self) -> torch.nn.Module:
+        """contracts.QuantizesForInference: the classifier itself is what is evaluated."""
+        return self
+
+    def evaluate_network(self, network: torch.nn.Module, datamodule: L.LightningDataModule) -> dict[str, float]:
+        """contracts.QuantizesForInference: {"accuracy", "f1_macro"} over the datamodule's test split with
+        `network` (inputs -> logits, e.g. quantized_network()) in eval mode on its own device (the CPU when
+        it has no float parameters, as INT8 networks): the figures test/acc and test/f1_macro give for it."""
+        device = next((p.device for p in network.parameters()), torch.device("cpu"))
+        f1 = MulticlassF1Score(self.test_f1.num_classes, average="macro")
+        correct = count = 0
+        was_training = network.training
+        network.eval()
+        datamodule.setup("test")
+        try:
+            with torch.no_grad():
+                for batch in datamodule.test_dataloader():
+                    inputs, targets = batch[0].to(device), batch[1].cpu()
+                    predictions = network(inputs).float().cpu().argmax(-1)
+                    f1.update(predictions, targets)
+                    correct += int((predictions == targets).sum())
+                    count += len(targets)
+        finally:
+            network.train(was_training)
+        return {"accuracy": correct / count, "f1_macro": float(f1.compute())}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.optimizer_spec, self.parameters())

@@ -13,6 +13,7 @@ packing. Every LSTM is a plain nn.LSTM returning tensors, so forward hooks (Heal
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -20,7 +21,9 @@ from torch import nn
 
 from lightsweep.data.tokenizer import PAD
 from lightsweep.errors import ConfigError
+from lightsweep.models.checkpointing import checkpointed, should_checkpoint
 from lightsweep.models.classifier import Classifier
+from lightsweep.models.quantization import dynamic_int8
 
 
 def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -45,6 +48,7 @@ class TextLSTM(nn.Module):
     ) -> None:
         super().__init__()
         self.pooling = pooling
+        self.checkpointing = False  # set_checkpointing: each LSTM layer recomputes its steps in backward
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
         directions = 2 if bidirectional else 1
@@ -65,13 +69,21 @@ class TextLSTM(nn.Module):
         tokens = tokens[:, : int(lengths.max())]  # the padding after the longest text costs nothing
         x = self.dropout(self.embedding(tokens))
         for index, directions in enumerate(self.layers):
-            outputs = [directions[0](x)[0]]
-            if len(directions) == 2:
-                outputs.append(reverse_within(directions[1](reverse_within(x, lengths))[0], lengths))
-            x = torch.cat(outputs, dim=2)
+            if should_checkpoint(self.checkpointing, self):
+                x = checkpointed(directions, x, lengths, call=partial(self.layer, directions))
+            else:
+                x = self.layer(directions, x, lengths)
             if index < len(self.layers) - 1:
                 x = self.dropout(x)
         return self.head(self.pool(x, lengths))
+
+    @staticmethod
+    def layer(directions: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """One LSTM layer, both directions: (N, T, F) -> (N, T, units * directions)."""
+        outputs = [directions[0](x)[0]]
+        if len(directions) == 2:
+            outputs.append(reverse_within(directions[1](reverse_within(x, lengths))[0], lengths))
+        return torch.cat(outputs, dim=2)
 
     def pool(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(N, T, F) outputs -> (N, F) over each text's real steps only."""
@@ -117,6 +129,7 @@ class LSTMClassifier(Classifier):
                 "use model=auto or model=cnn for images."
             )
         self.save_hyperparameters()
+        self.checkpointing = False
         if vocab_size is not None:
             self._build(vocab_size)
 
@@ -133,6 +146,7 @@ class LSTMClassifier(Classifier):
             h.dropout,
             h.pooling,
         )
+        self.net.checkpointing = self.checkpointing
         self.hparams["vocab_size"] = vocab_size  # saved with checkpoints: load_from_checkpoint rebuilds it
 
     def setup(self, stage: str) -> None:
@@ -154,6 +168,20 @@ class LSTMClassifier(Classifier):
                 f"({data_vocab} ids): token ids would be out of range. Set model.vocab_size=null (follow the "
                 f"dataset) or dataset.vocab_size<={self.hparams.vocab_size}."
             )
+
+    def set_checkpointing(self, enabled: bool) -> None:
+        """contracts.Checkpointable: each LSTM layer (both directions) keeps only its inputs while training
+        and recomputes its steps in backward: the per-step gate activations of long texts are what an LSTM
+        stores most of. Dropout stays outside the recomputed layer."""
+        self.checkpointing = bool(enabled)
+        if hasattr(self, "net"):
+            self.net.checkpointing = self.checkpointing
+
+    def quantized_network(self, calibration: list[torch.Tensor]) -> nn.Module:
+        """contracts.QuantizesForInference: dynamic INT8 of a copy of the network (LSTM and Linear weights
+        INT8, activations quantized per batch, so `calibration` is not needed); it takes the same token
+        batches (lengths come from the padding, as in training). This module is not changed."""
+        return dynamic_int8(self.net)
 
     def teardown(self, stage: str) -> None:
         if hasattr(self, "_threads_before"):

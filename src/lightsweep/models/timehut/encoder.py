@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 MaskMode = Literal["binomial", "continuous", "all_true", "all_false", "mask_last"]
 
@@ -99,6 +100,7 @@ class TSEncoder(nn.Module):
             for i in range(len(channels))
         )
         self.repr_dropout = nn.Dropout(p=0.1)
+        self.checkpointing = False  # see run_block
 
     def forward(
         self,
@@ -127,14 +129,14 @@ class TSEncoder(nn.Module):
         if split > 0:
             x = x.transpose(1, 2)
             for block in self.blocks[:split]:
-                x = block(x, inside)
+                x = self.run_block(block, x, inside)
             x = x.transpose(1, 2)
         full_length = x.size(1)
         if steps is not None:
             index = (steps[0][:, None] + torch.arange(steps[1], device=x.device))[:, :, None]
             x = x.gather(1, index.expand(-1, -1, x.size(2)))
         for block in self.blocks[split:]:
-            x = block.per_timestep(x)
+            x = self.run_block(block.per_timestep, x)
         if not self.training:
             return x
         if steps is None:  # dropout on a contiguous (B, C, T) copy: the random mask is drawn in memory order
@@ -143,6 +145,14 @@ class TSEncoder(nn.Module):
         # dropout of ones is its scaled mask, and x * mask is the product dropout itself computes.
         noise = self.repr_dropout(x.new_ones(x.size(0), x.size(2), full_length)).transpose(1, 2)
         return x * noise.gather(1, index.expand(-1, -1, x.size(2)))
+
+    def run_block(self, block, *inputs: torch.Tensor | None) -> torch.Tensor:
+        """A block (as a module or its time-major path) on `inputs`; with `checkpointing` on while training
+        with gradients, its activations are not kept but recomputed in backward (non-reentrant checkpoint:
+        the same maths and, with the RNG state it restores, the same values)."""
+        if self.checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(block, *inputs, use_reentrant=False)
+        return block(*inputs)
 
     def first_per_timestep(self, length: int) -> int:
         """Index of the first block from which every block is its centre taps on series of `length` steps."""

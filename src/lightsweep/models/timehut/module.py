@@ -5,16 +5,20 @@ TimeHUT: ts2vec.py, models/losses.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_swa_multi_avg_fn
 
+from lightsweep.errors import ConfigError
+from lightsweep.models.timehut.compress import match_widths, prune_inner_channels
 from lightsweep.models.timehut.encoder import MaskMode, TSEncoder, encode_crops
-from lightsweep.models.timehut.evaluation import Protocol, evaluate
+from lightsweep.models.timehut.evaluation import Protocol, _fit, evaluate
 from lightsweep.models.timehut.losses import LossSettings, hierarchical_loss
+from lightsweep.models.timehut.quantize import quantize_encoder
 from lightsweep.models.timehut.views import Crops, overlapping_crops, random_window
 
 
@@ -59,11 +63,22 @@ class TimeHUT(L.LightningModule):
         self._loss_sum = self._steps = 0
         self._average: tuple | None = None  # see update_average
         self._embeddings: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        # (teacher, weight) of set_teacher: in a tuple, so the teacher is no submodule (not saved, counted or trained)
+        self._teacher: tuple[TimeHUT, float] | None = None
 
     def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x = random_window(batch[0], getattr(self.trainer.datamodule, "max_train_length", None))
-        loss = self.contrastive_loss(*self.encode_views(*self.crop_views(x)))
+        loss = self.step_loss(x)
         self._loss_sum, self._steps = self._loss_sum + loss.detach(), self._steps + 1
+        return loss
+
+    def step_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The training loss on a batch of series: contrastive, plus the distillation term once set_teacher ran."""
+        crops = self.crop_views(x)
+        z1, z2 = self.encode_views(*crops)
+        loss = self.contrastive_loss(z1, z2)
+        if self._teacher is not None and self._teacher[1]:
+            loss = loss + self._teacher[1] * self.distillation_loss(crops[0], z1, z2)
         return loss
 
     def crop_views(self, x: torch.Tensor) -> tuple[Crops]:
@@ -77,8 +92,35 @@ class TimeHUT(L.LightningModule):
     def contrastive_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return hierarchical_loss(z1, z2, self.temperature, self.loss_settings)
 
+    def distillation_loss(self, crops: Crops, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        """Mean squared error between the student's embeddings (z1, z2) and the teacher's weight-averaged
+        encoder's (the one it is evaluated with; eval mode, no gradient) on the same crops."""
+        teacher = self._teacher[0].averaged_encoder.module
+        with torch.no_grad():
+            t1, t2 = encode_crops(teacher, crops.batch, crops.lengths, crops.overlap, crops.length1)
+        return F.mse_loss(torch.cat([z1, z2]), torch.cat([t1, t2]).to(z1.dtype))
+
+    def set_teacher(self, teacher: TimeHUT, weight: float, temperature: float) -> None:
+        """Distillable: each training step adds weight x MSE(student embeddings, teacher embeddings) (see
+        distillation_loss). Embeddings are matched directly: `temperature`, which softens classifier logits,
+        has no role here and is ignored. The teacher is frozen, kept in eval mode and on this module's device."""
+        if not isinstance(teacher, TimeHUT):
+            raise ConfigError(f"a TimeHUT student needs a TimeHUT teacher, got {type(teacher).__name__}.")
+        ours, theirs = self.hparams.output_dims, teacher.hparams.output_dims
+        if ours != theirs:
+            raise ConfigError(
+                f"teacher output_dims={theirs} differs from the student's output_dims={ours}: distillation "
+                "matches embeddings, so set the same model.output_dims for both (widen hidden_dims instead)."
+            )
+        if weight < 0:
+            raise ConfigError(f"distillation weight={weight} must be at least 0.")
+        teacher.requires_grad_(False).eval().to(self.device)
+        self._teacher = (teacher, float(weight))
+
     def on_train_start(self) -> None:
         self._average = None  # parameters and count read afresh after a device move or a checkpoint load
+        if self._teacher is not None:
+            self._teacher[0].to(self.device)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self.update_average()
@@ -146,6 +188,53 @@ class TimeHUT(L.LightningModule):
         depth = max(0, (input_shape[-2] - 1).bit_length() - 1)
         return [f"model.depth={depth}"] if depth < self.hparams.depth else []
 
+    def set_checkpointing(self, enabled: bool) -> None:
+        """Checkpointable: the trained encoder's residual blocks recompute their activations in backward."""
+        self.encoder.checkpointing = enabled
+
+    def prune_channels(self, amount: float) -> dict[str, Any]:
+        """PrunesChannels: each residual block loses the `amount` share of its inner channels (conv1's outputs,
+        conv2's inputs) with the smallest L1 norm of conv1's filters, in the encoder and, at the same indices,
+        in its weight-averaged copy. The caller rebuilds the optimizer (configure_optimizers)."""
+        record = prune_inner_channels({"encoder": self.encoder, "averaged": self.averaged_encoder.module}, amount)
+        self._average = None  # update_average's lists hold the replaced parameters
+        return record
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint saved after prune_channels holds narrower blocks: shape the encoders to match it."""
+        for encoder, prefix in ((self.encoder, "encoder."), (self.averaged_encoder.module, "averaged_encoder.module.")):
+            match_widths(encoder, checkpoint["state_dict"], prefix)
+        self._average = None
+
+    def inference_network(self) -> torch.nn.Module:
+        """QuantizesForInference: the encoder that is evaluated, the weight-averaged one."""
+        return self.averaged_encoder.module
+
+    def quantized_network(self, calibration: list[Any]) -> torch.nn.Module:
+        """QuantizesForInference: a static INT8 copy of the weight-averaged encoder (the one evaluated) for CPU
+        inference, calibrated on `calibration` (input batches); what stays float and why: quantize.py. It maps
+        (B, T, D) to (B, T, output_dims) as the encoder does."""
+        return quantize_encoder(self.averaged_encoder.module, calibration)
+
+    @torch.no_grad()
+    def evaluate_network(self, network: torch.nn.Module, datamodule: L.LightningDataModule) -> dict[str, float]:
+        """The test metrics with `network` in the weight-averaged encoder's place: its (B, T, C) outputs
+        max-pooled over time (as encode), the evaluation protocol fitted on the training set's embeddings and
+        scored on the test set's. With the averaged encoder itself, the numbers test() logs."""
+        from sklearn.metrics import f1_score
+
+        was_training = network.training
+        network.eval()
+        try:
+            (train_x, train_y), (test_x, test_y) = (_embed(network, loader) for loader in datamodule.test_dataloader())
+        finally:
+            network.train(was_training)
+        predicted = _fit(self.eval_protocol, train_x, train_y).predict(test_x)
+        return {
+            "accuracy": float((predicted == test_y).mean()),
+            "f1_macro": float(f1_score(test_y, predicted, average="macro")),
+        }
+
     def probe_network(self) -> torch.nn.Module:
         """What callbacks probe with a batch of series: the trained encoder (it has no forward of its own)."""
         return self.encoder
@@ -162,3 +251,12 @@ class TimeHUT(L.LightningModule):
         # than the loop (torch's default is foreach only on CUDA).
         fused = self.device.type in ("cpu", "cuda")
         return torch.optim.AdamW(self.encoder.parameters(), lr=self.lr, fused=fused, foreach=None if fused else True)
+
+
+def _embed(network: torch.nn.Module, loader) -> tuple[np.ndarray, np.ndarray]:
+    """Max-pooled embeddings of a loader's (x, y) batches and their labels, on the network's device."""
+    first = next(network.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
+    pairs = [(network(x.to(device)).amax(dim=1).float().cpu(), y) for x, y in loader]
+    features, labels = zip(*pairs)
+    return torch.cat(features).numpy(), torch.cat(labels).numpy()
