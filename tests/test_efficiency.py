@@ -214,3 +214,31 @@ def test_a_pruned_run_counts_its_cheaper_steps_after_pruning(tmp_path):
     assert summary["channel_pruning"] is record["channel_pruning"] and summary["peak_mb"] == 500.0
     del record["channel_pruning"]
     assert summarise(record, 3.0, 500.0, tmp_path)["flops_total"] == 4000.0
+
+
+@pytest.mark.slow
+def test_measurements_run_through_an_executor(tmp_path):
+    """executor=submitit_local: each measurement is a one-job multirun that the launcher runs and waits for."""
+    proc = cli(
+        "lightsweep",
+        "efficiency",
+        "dataset=digits",
+        "trainer.max_epochs=1",
+        "model.filters=8",
+        "model.conv_layers=1",
+        "executor=submitit_local",
+        "--baseline-only",
+        "--repeats",
+        "1",
+        "--seeds",
+        "0",
+        "--out",
+        str(tmp_path),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "digits_cnn" / "results.json").read_text())
+    (baseline,) = results["runs"]["baseline"]
+    assert baseline["status"] == "ok" and baseline["accuracy"] > 0.5 and baseline["peak_mb"] > 100
+    assert all(row["verdict"] == "not measured (--baseline-only)" for row in results["rows"])
+    assert (tmp_path / "digits_cnn" / "runs" / "baseline" / "round0-seed0" / ".submitit").is_dir()  # launched

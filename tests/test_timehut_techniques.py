@@ -53,6 +53,27 @@ def test_timehut_offers_every_technique():
         assert isinstance(model, contract)
 
 
+# ---- mixed precision ----
+
+
+def test_the_loss_is_float32_and_finite_under_bf16_autocast(chinatown):
+    """amp_bf16 measured NaN from the first step: the angular margins' cosines rounded to 1 in bf16."""
+    model = TimeHUT(chinatown.input_shape, chinatown.num_classes, amc_instance=10.0, amc_temporal=7.53, amc_margin=0.3)
+    z1, z2 = (torch.randn(8, 20, 320) for _ in range(2))
+    exact = model.contrastive_loss(z1, z2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model.contrastive_loss(z1.bfloat16(), z2.bfloat16())
+        x = chinatown.train_x[:8]
+        loss = seeded_loss(model, x)
+    assert mixed.dtype == torch.float32 and torch.isfinite(mixed)
+    torch.testing.assert_close(mixed, model.contrastive_loss(z1.bfloat16().float(), z2.bfloat16().float()))
+    assert abs(mixed.item() - exact.item()) < 0.05 * abs(exact.item())  # only the inputs' rounding differs
+    loss.backward()
+    assert torch.isfinite(loss) and all(
+        torch.isfinite(p.grad).all() for p in model.encoder.parameters() if p.grad is not None
+    )
+
+
 # ---- activation checkpointing ----
 
 

@@ -39,9 +39,10 @@ def measure_run(overrides: list[str], run_dir: Path, remote: bool = False) -> di
     process_peak_mb = usage.ru_maxrss / 1024  # Linux: kilobytes
     record = _read_record(run_dir)
     if record is None or record.get("status") != "ok" or process.returncode != 0:
+        error = (record or {}).get("error") or _last_line(run_dir / "process.log") or f"exit {process.returncode}"
         return {
             "status": "failed",
-            "error": (record or {}).get("error") or _last_line(run_dir / "process.log") or f"exit {process.returncode}",
+            "error": error.strip().splitlines()[0][:300],  # the rest is in process.log
             "wall_s": wall_s,
             "run_dir": str(run_dir),
         }

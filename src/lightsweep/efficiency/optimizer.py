@@ -20,6 +20,7 @@ from lightsweep.efficiency.verdict import Verdict, judge, paired_ratio, toleranc
 from lightsweep.runinfo import write_json_atomic
 
 BASELINE = "baseline"
+NOT_MEASURED = "not measured (--baseline-only)"
 
 
 @dataclass
@@ -88,7 +89,7 @@ def optimize(plan: Plan, progress: Any) -> Outcome:
     outcome.allowed = tolerance(_test_samples(outcome.runs.get(BASELINE, [])), plan.tolerance_points)
     verdicts: dict[str, Verdict] = {}
     for technique in plan.techniques:
-        reason = "not measured (--baseline-only)" if plan.baseline_only else not_applicable(technique, plan.baseline)
+        reason = NOT_MEASURED if plan.baseline_only else not_applicable(technique, plan.baseline)
         if reason is None:
             verdicts[technique.name] = judge(
                 outcome.runs[BASELINE], outcome.runs[technique.name], technique.kind, outcome.allowed
@@ -165,7 +166,9 @@ def _test_samples(runs: list[dict[str, Any]]) -> int | None:
 
 
 def _row(label: str, technique: Technique | None, reason: str | None, verdict: Verdict | None, combined=None) -> dict:
-    if reason is not None:
+    if reason == NOT_MEASURED:
+        status, text = "not measured", reason
+    elif reason is not None:
         status, text = "not applicable", f"not applicable: {reason}"
     else:
         status, text = ("kept" if verdict.kept else "rejected"), verdict.reason

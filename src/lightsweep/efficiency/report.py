@@ -113,7 +113,11 @@ def write_report(outcome: Outcome, command: str, plots: list[str]) -> Path:
             "`python train.py experiment=<name>`.",
         ]
     else:
-        lines.append("No technique beat the baseline beyond noise without losing accuracy on this hardware: keep it.")
+        lines.append(
+            "No technique beat the baseline beyond noise without losing accuracy on this hardware, so the "
+            f"combined configuration is the baseline itself (time ratio 1.00, accuracy "
+            f"{_pm(base.get('accuracy'), base.get('accuracy_sd'))}): keep it. Command (command.txt): `{command}`"
+        )
     lines += ["", *[f"![{Path(p).stem}]({p})" for p in plots]]
     path = plan.out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")

@@ -106,11 +106,11 @@ def _judge_inference(candidate: list[dict[str, Any]], allowed: float) -> Verdict
     )
     float_accuracy, _ = mean_sd([r["float"].get("accuracy") for r in records])
     int8_accuracy, _ = mean_sd([r["int8"].get("accuracy") for r in records])
+    shown_latency = f"INT8 inference latency {latency.text() if latency else 'n/a'} of float"
     if float_accuracy is not None and (int8_accuracy is None or int8_accuracy < float_accuracy - allowed):
-        return Verdict(
-            False,
-            f"rejected: INT8 accuracy {int8_accuracy} vs float {float_accuracy:.4f}, more than {allowed:.4f} below",
-        )
+        shown = "none" if int8_accuracy is None else f"{int8_accuracy:.4f}"
+        below = f"INT8 accuracy {shown} vs float {float_accuracy:.4f}, more than {allowed:.4f} below"
+        return Verdict(False, f"rejected: {below}; {shown_latency}")
     if latency is None or not latency.below_one():
-        return Verdict(False, f"rejected: INT8 inference latency {latency.text() if latency else 'n/a'} of float")
+        return Verdict(False, f"rejected: {shown_latency}")
     return Verdict(True, f"kept: inference latency {latency.text()} of float; accuracy within {allowed:.4f}")

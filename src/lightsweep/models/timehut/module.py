@@ -90,7 +90,10 @@ class TimeHUT(L.LightningModule):
         return encode_crops(self.encoder, crops.batch, crops.lengths, crops.overlap, crops.length1)
 
     def contrastive_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return hierarchical_loss(z1, z2, self.temperature, self.loss_settings)
+        """In float32 whatever the precision plugin autocasts: under bf16 the angular margins' cosines round
+        to exactly 1, where acos has an infinite gradient (every loss NaN from the first step)."""
+        with torch.autocast(z1.device.type, enabled=False):
+            return hierarchical_loss(z1.float(), z2.float(), self.temperature, self.loss_settings)
 
     def distillation_loss(self, crops: Crops, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         """Mean squared error between the student's embeddings (z1, z2) and the teacher's weight-averaged
