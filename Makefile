@@ -8,7 +8,7 @@ TRAIN_ARGS ?= experiment=timehut_chinatown dataset=unit_test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev train lint format test bench slurm browser clean
+.PHONY: help install dev train lint format test bench slurm browser cxx clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -60,6 +60,12 @@ browser:  ## as root on Debian: apt-get chromium, the browser the `browser` test
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "make browser: installing chromium needs root on Debian (apt-get install chromium)" >&2; exit 1; fi
+
+cxx:  ## as root on Debian: apt-get g++, the compiler torch.compile's CPU backend (inductor) builds kernels with
+	@if command -v g++ >/dev/null; then echo "g++ is installed: $$(command -v g++)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; \
+	else echo "make cxx: installing g++ needs root on Debian (apt-get install g++)" >&2; exit 1; fi
 
 clean:  ## remove .venv, outputs/ and multirun/
 	rm -rf $(VENV) outputs multirun

@@ -5,6 +5,7 @@ reason is the one the report gives. The overrides are the ones `lightsweep effic
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,7 @@ NOT_APPLICABLE = {  # (technique, family or *) -> the reason on this machine
     ("amp_fp16", "lstm"): "no float16 LSTM" if not torch.cuda.is_available() else None,
     ("early_stopping", "timehut"): "no validation loop",
     ("batch_size_finder", "timehut"): "two dataloaders",
+    ("compile", "*"): "needs a C++ compiler" if shutil.which("g++") is None else None,
 }
 CASES = [(name, family) for name in available() for family in TINY]
 

@@ -47,7 +47,8 @@ def test_no_gain_beyond_noise_is_rejected():
     noisy = [dict(r, train_s=t) for r, t in zip(BASE, (7.0, 13.0, 9.9), strict=True)]  # faster median, wide interval
     verdict = judge(BASE, noisy, "training", allowed=0.005)
     assert not verdict.kept and verdict.reason.startswith("rejected: no gain beyond noise")
-    assert not judge(BASE, runs(1.3), "training", allowed=0.005).kept  # slower
+    slower = judge(BASE, runs(1.3), "training", allowed=0.005)
+    assert not slower.kept and slower.reason.startswith("rejected: slower beyond noise (time 1.31x")
 
 
 def test_a_memory_gain_alone_keeps_a_technique_but_not_allocator_noise():
@@ -55,6 +56,14 @@ def test_a_memory_gain_alone_keeps_a_technique_but_not_allocator_noise():
         "kept: peak memory 0.60x"
     )
     assert not judge(BASE, runs(1.0, memory_factor=0.99), "training", allowed=0.005).kept  # under 2%
+
+
+def test_a_gain_on_one_side_does_not_pay_for_a_sure_loss_on_the_other():
+    slower = judge(BASE, runs(5.5, memory_factor=0.96), "training", allowed=0.005)  # amp_fp16 on a CPU
+    assert not slower.kept and slower.reason.startswith("rejected: peak memory 0.96x") and "slower" in slower.reason
+    heavier = judge(BASE, runs(0.7, memory_factor=2.0), "training", allowed=0.005)
+    assert not heavier.kept and heavier.reason.endswith("but peak memory 2.00x [2.00, 2.00]")
+    assert judge(BASE, runs(0.7, memory_factor=1.2), "training", allowed=0.005).kept  # compile's extra memory
 
 
 def test_a_failed_run_rejects_with_its_error():

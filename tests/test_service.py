@@ -78,6 +78,7 @@ def test_a_killed_server_reattaches_to_its_running_sweep(server):
             if event["event"] == "trial_finished":  # one trial done, the second under way
                 break
     pid = stored_job(server.home, job["id"]).pid
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5)  # niced job
     os.killpg(pid, signal.SIGSTOP)  # the job waits while the server restarts: it cannot finish meanwhile
     server.kill()
     assert stored_job(server.home, job["id"]).state == "running"

@@ -3,6 +3,8 @@ run.json "speed", process-wide settings end with the run, and bad values are ref
 
 from __future__ import annotations
 
+import shutil
+
 import lightning as L
 import pytest
 import torch
@@ -56,12 +58,15 @@ def test_each_setting_runs_and_ends_with_the_run(run_cfg, override, key, expecte
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on CPU needs g++ (make cxx installs it)")
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead", "max-autotune"])
 def test_compile_runs_the_compiled_network(run_cfg, mode):
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
     _, record = run_cfg([*TINY, "speed.compile=true", f"speed.compile_mode={mode}"])
     assert record["speed"]["compile"] == {"mode": mode, "network": "CNNClassifier"}
-    # compilation happens in the first step: it takes longer than the compiled steps after it
-    assert record["speed"]["first_step_s"] > record["speed"]["next_steps_median_s"]
+    assert counters["stats"]["unique_graphs"] > graphs  # dynamo captured the network's forward
 
 
 def test_compile_on_cpu_without_a_cpp_compiler_says_how_to_install_one(monkeypatch):

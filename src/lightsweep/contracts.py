@@ -35,7 +35,8 @@ class ModelFamily(Protocol):
 
 @runtime_checkable
 class RecordsToRunJson(Protocol):
-    """A callback that measures something: run() adds its record to run.json after fit."""
+    """A callback that measures something: run() adds its record to run.json after fit and again after
+    testing (a record that describes the tested weights is complete by then)."""
 
     def run_record(self) -> dict[str, Any]: ...
 

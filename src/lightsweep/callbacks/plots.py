@@ -93,8 +93,8 @@ class PlotWriter(L.Callback):
         )
 
     def run_record(self) -> dict[str, Any]:
-        """What run() adds to run.json. run() collects records after fit, before testing, so this is the
-        dict that on_test_end fills in place (run.json is written after testing)."""
+        """What run() adds to run.json (collected after fit and again after testing: on_test_end fills
+        this dict)."""
         return {"plots": self.report}
 
     def _confusion(self, pl_module: L.LightningModule) -> np.ndarray | None:

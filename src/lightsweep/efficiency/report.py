@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lightsweep.efficiency.optimizer import BASELINE, Outcome
-from lightsweep.efficiency.verdict import mean_sd, paired_ratio
+from lightsweep.efficiency.verdict import HEAVIER, SLOWER, mean_sd, paired_ratio
 from lightsweep.runinfo import write_json_atomic
 
 
@@ -88,7 +88,9 @@ def write_report(outcome: Outcome, command: str, plots: list[str]) -> Path:
         f"(seeds {', '.join(map(str, plan.rounds))}); round r runs the baseline first, then the techniques in a "
         "shuffled order, all with seed r. Ratios are paired with the baseline of the same round: median, and the "
         "geometric mean's 95% interval. A technique is kept when the interval lies below 1 for training time or "
-        f"peak memory and the mean test accuracy is at most {outcome.allowed:.4f} below the baseline's.",
+        f"peak memory and the mean test accuracy is at most {outcome.allowed:.4f} below the baseline's, unless the "
+        f"other one is surely worse (time above {SLOWER}x for a memory gain, memory above {HEAVIER}x for a time "
+        "gain).",
         "",
         "| configuration | verdict | train s | time ratio | peak MB | memory ratio | GFLOP/step | GFLOP total "
         "| ms/sample (inference) | accuracy | F1 |",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MEMORY_NOISE = 0.02  # a peak-RSS change under 2% is allocator noise, whatever the interval says
+SLOWER = 1.05  # a memory gain does not keep a technique whose time ratio is surely above this
+HEAVIER = 1.5  # nor a time gain one whose peak memory ratio is surely above this
 POINTS = 0.005  # the default tolerance: half a point of accuracy, or one test example if that is more
 
 
@@ -92,7 +94,13 @@ def judge(baseline: list[dict[str, Any]], candidate: list[dict[str, Any]], kind:
         gains.append(f"peak memory {memory.text()}")
     measured = f"time {time.text() if time else 'n/a'}, memory {memory.text() if memory else 'n/a'}"
     if not gains:
-        return Verdict(False, f"rejected: no gain beyond noise ({measured}); accuracy within {allowed:.4f}")
+        slower = time is not None and time.low is not None and time.low > 1.0
+        what = "slower beyond noise" if slower else "no gain beyond noise"
+        return Verdict(False, f"rejected: {what} ({measured}); accuracy within {allowed:.4f}")
+    if time and time.low is not None and time.low > SLOWER:
+        return Verdict(False, f"rejected: {gains[0]} but training time {time.text()} (slower beyond noise)")
+    if memory and memory.low is not None and memory.low > HEAVIER:
+        return Verdict(False, f"rejected: {gains[0]} but peak memory {memory.text()}")
     return Verdict(True, f"kept: {' and '.join(gains)}; accuracy within {allowed:.4f}")
 
 
