@@ -75,14 +75,14 @@ class ChannelPruning(L.Callback):
         if trainer.current_epoch != self.at_epoch or self.report.get("applied"):
             return
         network = probe.weights_network(pl_module)
-        params_before, flops_before = _parameters(network), self._step_flops(network)
+        params_before, flops_before = probe.parameter_count(network), self._step_flops(network)
         pruned = pl_module.prune_channels(self.amount)
         trainer.strategy.setup_optimizers(trainer)  # the new, smaller parameters (and their LR schedulers)
         network = probe.weights_network(pl_module)
         self.report.update(
             applied=True,
             params_before=params_before,
-            params_after=_parameters(network),
+            params_after=probe.parameter_count(network),
             flops_per_step_before=flops_before,
             flops_per_step_after=self._step_flops(network),
             channels_before=pruned["channels_before"],
@@ -107,10 +107,6 @@ class ChannelPruning(L.Callback):
             outputs = network(inputs)
             torch.autograd.grad(outputs.float().sum(), params, allow_unused=True)
         return counter.get_total_flops()
-
-
-def _parameters(network: nn.Module) -> int:
-    return sum(p.numel() for p in network.parameters())
 
 
 def _start_ranking_afresh(trainer: L.Trainer) -> None:

@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 import lightning as L
-from torch import nn
 
 from lightsweep.callbacks import probe
 from lightsweep.contracts import Distillable
@@ -48,8 +47,8 @@ class Distillation(L.Callback):
         """Counted here: a family may build its network in its own setup (the LSTM, sized to the vocabulary)."""
         self.report = {
             "teacher": self.teacher_path,
-            "teacher_params": _parameters(probe.weights_network(self._teacher)),
-            "student_params": _parameters(probe.weights_network(pl_module)),
+            "teacher_params": probe.parameter_count(probe.weights_network(self._teacher)),
+            "student_params": probe.parameter_count(probe.weights_network(pl_module)),
             "weight": self.weight,
             "temperature": self.temperature,
         }
@@ -70,10 +69,6 @@ class Distillation(L.Callback):
                 f"{where} cannot be loaded as a {family.__name__} checkpoint ({type(exc).__name__}: "
                 f"{first_line(exc)}): the teacher must be a checkpoint of the same model family."
             ) from exc
-
-
-def _parameters(network: nn.Module) -> int:
-    return sum(p.numel() for p in network.parameters())
 
 
 def _flat(value: Any) -> Any:

@@ -27,6 +27,11 @@ ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.ELU, nn.Tanh, nn.Sigm
 Capture = Callable[[str, torch.Tensor, int], None]
 
 
+def parameter_count(net: nn.Module) -> int:
+    """Parameters of `net` (trainable or not): the size the technique records compare."""
+    return sum(p.numel() for p in net.parameters())
+
+
 def network(pl_module: L.LightningModule) -> nn.Module | None:
     """What maps a probe batch to outputs: the model family's probe_network() (lightsweep.contracts.ModelFamily);
     for any other module its own forward, else None."""
