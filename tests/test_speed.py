@@ -74,12 +74,16 @@ def test_compile_runs_the_compiled_network(run_cfg, mode):
     assert traced == [True]  # the network's forward ran through dynamo
 
 
-def test_compile_on_cpu_without_a_cpp_compiler_says_how_to_install_one(monkeypatch):
+def test_compile_on_cpu_without_a_cpp_compiler_says_how_to_install_one():
     from torch._inductor import config
 
-    monkeypatch.setattr(config.cpp, "cxx", (None, "no-such-c++"))
-    with pytest.raises(ConfigError, match=r"needs a C\+\+ compiler \(no-such-c\+\+\).*apt-get install g\+\+"):
+    # config.patch, not monkeypatch: undoing a setattr on torch's config module deletes the key for later tests
+    with (
+        config.patch({"cpp.cxx": (None, "no-such-c++")}),
+        pytest.raises(ConfigError, match=r"needs a C\+\+ compiler \(no-such-c\+\+\).*apt-get install g\+\+"),
+    ):
         apply_speed(L.LightningModule(), {"compile": True}, "plain", on_cuda=False)
+    assert config.cpp.cxx != (None, "no-such-c++")  # restored
 
 
 def test_checkpointing_on_a_family_without_it_is_refused():

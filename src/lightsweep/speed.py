@@ -77,12 +77,17 @@ def _compile(model: Any, mode: str, on_cuda: bool) -> dict[str, Any]:
     return {"mode": mode, "network": type(network).__name__}
 
 
-def _require_cpp_compiler() -> None:
-    """On CPU inductor generates C++ and builds it with its configured compiler (g++ by default)."""
+def missing_cpp_compiler() -> str | None:
+    """The C++ compiler inductor builds CPU kernels with (its configured one, g++ by default) when it is not
+    on PATH; None when it is."""
     from torch._inductor import config
 
     compiler = config.cpp.cxx[-1] if isinstance(config.cpp.cxx, tuple) else config.cpp.cxx
-    if shutil.which(str(compiler)) is None:
+    return None if shutil.which(str(compiler)) else str(compiler)
+
+
+def _require_cpp_compiler() -> None:
+    if (compiler := missing_cpp_compiler()) is not None:
         raise ConfigError(
             f"speed.compile=true on CPU needs a C++ compiler ({compiler}) and none is on PATH: install one "
             "(e.g. apt-get install g++) or set speed.compile=false."

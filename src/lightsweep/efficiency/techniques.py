@@ -10,7 +10,6 @@ full_only (only with --full or by name); combine (false: never part of the greed
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +25,12 @@ FIELDS |= {"full_only", "combine"}
 
 
 def _cxx_compiler(baseline: Baseline) -> str | None:
-    """torch.compile's CPU backend (inductor) builds C++ kernels."""
-    if baseline.device != "cpu" or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++"):
+    """torch.compile's CPU backend (inductor) builds C++ kernels: the same check as speed.compile's."""
+    from lightsweep.speed import missing_cpp_compiler
+
+    if baseline.device != "cpu" or (compiler := missing_cpp_compiler()) is None:
         return None
-    return "torch.compile on CPU needs a C++ compiler and none is installed (apt-get install g++)"
+    return f"torch.compile on CPU needs a C++ compiler ({compiler}) and none is installed (apt-get install g++)"
 
 
 def _baseline_checkpoint(baseline: Baseline) -> str | None:
