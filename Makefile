@@ -8,7 +8,7 @@ TRAIN_ARGS ?= experiment=timehut_chinatown dataset=unit_test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev train lint format test bench slurm browser cxx clean
+.PHONY: help install dev train lint format test bench slurm postgres browser cxx clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,12 +23,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -e '.[dev,serve,tfds,tracking]'
+	$(BIN)/pip install -e '.[dev,serve,tfds,tracking,postgres]'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install lightsweep (with the timeseries extra: aeon's offline sets)
 
-dev: $(VENV)/.installed-dev  ## also install the dev, serve, tfds and tracking extras (pytest, optuna-dashboard, tensorflow-datasets, wandb, mlflow)
+dev: $(VENV)/.installed-dev  ## also install the dev, serve, tfds, tracking and postgres extras (pytest, optuna-dashboard, tensorflow-datasets, wandb, mlflow, psycopg)
 
 train: install  ## TimeHUT's Chinatown recipe on aeon's offline UnitTest set (no download); TRAIN_ARGS=... to change
 	$(BIN)/python train.py $(TRAIN_ARGS)
@@ -54,6 +54,9 @@ bench: install  ## overhead, callbacks overhead, data loading, TimeHUT speed/acc
 
 slurm:  ## as root on Debian: apt-get the packages of the local SLURM cluster the `slurm` tests start
 	SLURM_CI_INSTALL=1 SLURM_CI_INSTALL_ONLY=1 tools/slurm/start-slurm.sh
+
+postgres:  ## as root on Debian: apt-get the packages of the local PostgreSQL server the `postgres` tests start
+	PG_CI_INSTALL=1 PG_CI_INSTALL_ONLY=1 tools/postgres/start-postgres.sh
 
 browser:  ## as root on Debian: apt-get chromium, the browser the `browser` tests drive (Playwright downloads none)
 	@if [ -x /usr/bin/chromium ]; then echo "chromium is installed: /usr/bin/chromium"; \

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,32 @@ def cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.C
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LIGHTSWEEP_DEBUG")}
     with tempfile.TemporaryDirectory(prefix="lightsweep-cli-") as scratch:
         return subprocess.run(command, cwd=cwd or scratch, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL of the local PostgreSQL server of tools/postgres, started here (and stopped after the session if
+    this session started it); skips with the script's reason where it cannot run (not root, not installed)."""
+    tools = PROJECT_ROOT / "tools" / "postgres"
+    started = subprocess.run([tools / "start-postgres.sh"], capture_output=True, text=True, timeout=300)
+    if started.returncode == 2:  # the script's "cannot run here"
+        pytest.skip(started.stderr.strip().splitlines()[-1])
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    yield started.stdout.split()[-1]
+    if "already up" not in started.stdout:
+        subprocess.run([tools / "stop-postgres.sh"], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh database on the local server for one test (tests must not share studies); dropped afterwards."""
+    try:
+        import psycopg
+    except ImportError:
+        pytest.skip("the PostgreSQL driver is not installed: pip install -e '.[postgres]'")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:  # CREATE DATABASE runs outside transactions
+        admin.execute(f"CREATE DATABASE {name}")
+    yield f"{postgres_server.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")  # FORCE: pools a test left open

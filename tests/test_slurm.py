@@ -1,6 +1,7 @@
 """executor=slurm on a real single-node SLURM cluster (tools/slurm/, started here, stopped afterwards):
 a sweep runs as SLURM array jobs that `sacct` lists, and a job cancelled with scancel becomes a failed trial
-while the sweep goes on and ends in bounded time; an unknown partition is refused up front."""
+while the sweep goes on and ends in bounded time; parallel jobs share a PostgreSQL study; an unknown
+partition is refused up front."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,18 @@ def wait_until_running(job_id: str, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
+def sacct_times(job_ids: list[str]) -> list[tuple[datetime, datetime]]:
+    """(start, end) of each finished job, as SLURM's accounting recorded them."""
+    listing = subprocess.run(
+        ["sacct", "--noheader", "--allocations", "--parsable2", "--format=Start,End", "--jobs", ",".join(job_ids)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return [tuple(map(datetime.fromisoformat, line.split("|"))) for line in listing.stdout.splitlines()]
+
+
 def sacct_states(job_ids: list[str], timeout: float = 60) -> dict[str, str]:
     """job id -> the final state SLURM's accounting recorded (CANCELLED by <uid> -> CANCELLED); accounting
     is written asynchronously, so wait (boundedly) until every job has left the running states."""
@@ -109,11 +123,44 @@ def test_slurm_sweep_survives_a_scancelled_job_and_sacct_lists_its_jobs(tmp_path
     finally:
         proc.kill()
     assert proc.returncode == 0, output[-3000:]
+    assert "is a SQLite file, but this sweep runs workers on more than one node" in output  # the safer storages
     assert f"JobLostError: slurm job {cancelled} ended without a result (state CANCELLED" in output, output[-3000:]
     assert trial_states(sweep_dir) == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"], output[-3000:]
     jobs = submitted_job_ids(sweep_dir, count=4, timeout=0)
     assert len(jobs) == 4 and all("_" in job for job in jobs)  # SLURM array jobs, not local processes
     assert sacct_states(jobs) == {job: "CANCELLED" if job == cancelled else "COMPLETED" for job in jobs}
+
+
+@pytest.mark.slurm
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_four_slurm_jobs_at_once_share_a_postgres_study(tmp_path, slurm_cluster, postgres_url):
+    sweep_dir = tmp_path / "sweep"
+    proc = start_sweep(
+        sweep_dir,
+        "executor=slurm",
+        "hydra.launcher.cpus_per_task=1",  # the local cluster's 4 CPUs: four jobs at once
+        "hydra.sweeper.n_jobs=4",
+        "hydra.sweeper.n_trials=8",
+        f"hydra.sweeper.storage={postgres_url}",
+    )
+    try:
+        output, _ = proc.communicate(timeout=900)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, output[-3000:]
+    assert "SQLite" not in output
+    import optuna
+
+    from lightsweep.sweep.study import open_storage, read_study_json
+
+    study = optuna.load_study(study_name=read_study_json(sweep_dir)["study_name"], storage=open_storage(postgres_url))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 8
+    jobs = submitted_job_ids(sweep_dir, count=8, timeout=0)
+    assert sacct_states(jobs) == dict.fromkeys(jobs, "COMPLETED")
+    spans = sacct_times(jobs)
+    overlap = max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+    assert overlap == 4, f"at most {overlap} jobs ran at once: {spans}"
 
 
 @pytest.mark.slurm

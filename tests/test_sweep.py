@@ -38,8 +38,10 @@ def sweep(tmp_path: Path, *args: str, timeout: int = 600):
 def load_study(sweep_dir: Path):
     import optuna
 
+    from lightsweep.sweep.study import open_storage
+
     meta = json.loads((sweep_dir / "study.json").read_text())
-    return optuna.load_study(study_name=meta["study_name"], storage=meta["storage"]), meta
+    return optuna.load_study(study_name=meta["study_name"], storage=open_storage(meta["storage"])), meta
 
 
 def run_json(path: Path) -> dict:

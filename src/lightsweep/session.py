@@ -71,9 +71,9 @@ def _measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
 
     from lightsweep.build import build, build_named, build_trainer
     from lightsweep.callbacks.progress import EpochProgress
+    from lightsweep.callbacks.rank_zero import RankZeroState
     from lightsweep.callbacks.temperature import TemperatureSchedule
     from lightsweep.callbacks.timing import EpochTimer, FinishedEpochs
-    from lightsweep.contracts import ChangesConfig
     from lightsweep.models.registry import resolve_model_config
     from lightsweep.speed import SpeedReport, apply_speed, settle_model_threads
     from lightsweep.validate import check_devices
@@ -103,8 +103,8 @@ def _measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
     speed = SpeedReport(apply_speed(model, config.get("speed"), family, on_cuda))
     if config["trainer"].get("max_epochs") is None and config["trainer"].get("max_steps", -1) == -1:
         config["trainer"].update(model.default_budget(datamodule))  # no budget given: the model's own
-    timer, finished = EpochTimer(), FinishedEpochs()
-    callbacks = [*build_named(config["callbacks"], "callbacks"), timer, finished, speed]
+    finished, rank_zero = FinishedEpochs(), RankZeroState()  # rank_zero: what callbacks measured, also under ddp_spawn
+    callbacks = [*build_named(config["callbacks"], "callbacks"), EpochTimer(), finished, speed, rank_zero]
     if config["trainer"].get("enable_progress_bar", True):
         callbacks.append(EpochProgress())  # one line per epoch, not a bar per epoch
     if "_target_" in config["scheduler"]:
@@ -119,20 +119,21 @@ def _measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
         )
     finally:
         measured.timings["train_s"] = time.perf_counter() - started
-        measured.timings["epoch_s"] = timer.epoch_seconds()
-    _collect_records(callbacks, measured)
+        fitted = rank_zero.collect(trainer)
+        measured.timings["epoch_s"] = fitted["fit"]["epoch_s"]
+    measured.record.update(fitted["records"])
     measured.record["loader_settings"] = getattr(datamodule, "loader_settings", None)  # workers, pinning, why
-    for callback in callbacks:
-        if isinstance(callback, ChangesConfig):
-            for key, value in callback.config_changes().items():
-                _set_dotted(config, key, value)
-    measured.record["epochs_trained"] = trainer.current_epoch
+    for key, value in fitted["config_changes"].items():
+        _set_dotted(config, key, value)
+    epochs_trained = measured.record["epochs_trained"] = fitted["fit"]["epochs_trained"]
     if measured.record.get("pruned_at_epoch") is not None:  # the sweep's pruner stopped this trial:
         measured.pruned = True  # no objective, so no test either
         measured.metrics.update(_scalars(trainer.callback_metrics))
         return measured
 
-    test_ckpt, epoch_metrics, measured.record["objective_epoch"] = _weights_to_test(trainer, config["test_ckpt"])
+    test_ckpt, epoch_metrics, measured.record["objective_epoch"] = _weights_to_test(
+        trainer, config["test_ckpt"], epochs_trained
+    )
     measured.metrics.update(epoch_metrics)
     measured.record["tested_weights"] = test_ckpt or "last"
     started = time.perf_counter()
@@ -140,7 +141,7 @@ def _measure(plain: dict[str, Any], in_sweep: bool) -> Measured:
         trainer, finished, measured, trainer.test, model, datamodule=datamodule, ckpt_path=test_ckpt, verbose=False
     )
     measured.timings["test_s"] = time.perf_counter() - started
-    _collect_records(callbacks, measured)  # again: some measure the tested weights (callbacks.int8_inference)
+    measured.record.update(rank_zero.collect(trainer)["records"])  # again: some measure the tested weights (int8)
     measured.record["test_samples"] = _test_samples(trainer)  # what one test example is worth in accuracy
     measured.metrics.update(_scalars(trainer.callback_metrics))
     so_far = {**measured.record, "metrics": measured.metrics, "timings": measured.timings}
@@ -158,14 +159,6 @@ def _test_samples(trainer: Any) -> int | None:
         return None
 
 
-def _collect_records(callbacks: list[Any], measured: Measured) -> None:
-    from lightsweep.contracts import RecordsToRunJson
-
-    for callback in callbacks:
-        if isinstance(callback, RecordsToRunJson):
-            measured.record.update(callback.run_record())
-
-
 def _stoppable(trainer: Any, finished: Any, measured: Measured, call: Any, *args: Any, **kwargs: Any) -> None:
     """trainer.fit/test, with Ctrl-C raised as RunInterrupted. Lightning answers Ctrl-C with its graceful
     shutdown and then sys.exit(1) (trainer/call.py, _call_and_handle_interrupt), which reads like a crash."""
@@ -181,7 +174,9 @@ def _stoppable(trainer: Any, finished: Any, measured: Measured, call: Any, *args
         raise RunInterrupted(resume_from, trainer.current_epoch, measured) from None
 
 
-def _weights_to_test(trainer: Any, test_ckpt: str) -> tuple[str | None, dict[str, float], int | None]:
+def _weights_to_test(
+    trainer: Any, test_ckpt: str, epochs_trained: int
+) -> tuple[str | None, dict[str, float], int | None]:
     """(ckpt_path for trainer.test, the metrics of the epoch those weights come from, that epoch). The
     objective must describe the weights that are tested: the best checkpoint comes with the metrics it
     was ranked by; the final weights with the last epoch's."""
@@ -193,7 +188,7 @@ def _weights_to_test(trainer: Any, test_ckpt: str) -> tuple[str | None, dict[str
         log.warning(
             "Testing the final weights: the epoch of %s is not recorded in its checkpoint.", checkpoint.best_model_path
         )
-    last_epoch = trainer.current_epoch - 1 if trainer.current_epoch else None  # not known after ddp_spawn
+    last_epoch = epochs_trained - 1 if epochs_trained else None
     return None, _scalars(trainer.callback_metrics), last_epoch
 
 

@@ -5,10 +5,11 @@ parsing and trial configuration it reuses). What it adds:
   the monitored metric every epoch; a job that returns the pruned marker is told PRUNED;
 - failures: a failed job, a NaN or a non-number is told FAIL and the sweep goes on until the failed
   trials exceed max_failure_rate x n_trials;
-- resume: the study is loaded by name, trials left RUNNING by an interrupted sweep are told FAIL and
-  marked interrupted (not done: they do not count towards n_trials), only the trials missing to n_trials
-  are run, and the sampler continues the search instead of replaying its seeded sequence; job dirs are
-  numbered by trial, so numbers never repeat;
+- many drivers, resume: the study is loaded by name and n_trials is its total, whoever runs the trials
+  (lightsweep.sweep.drivers): the same command started again, or on other machines, runs only the trials
+  missing; trials of a lost driver (killed, its node gone: no heartbeat) are told FAIL, marked interrupted
+  (not done), and re-queued up to retry_failed times; the sampler continues the search instead of
+  replaying its seeded sequence; job dirs are numbered by trial, so numbers never repeat;
 - a report (report.md, plots, best/) when the sweep ends.
 """
 
@@ -16,31 +17,31 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import optuna
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.utils import instantiate
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from lightsweep.errors import ConfigError
+from lightsweep.sweep.drivers import Heartbeat, Liveness, claim, fail_lost_trials, fail_own_trials, slots
 from lightsweep.sweep.study import (
-    INTERRUPTED,
-    PRUNED,
-    STOP_REQUEST,
     TRIAL_KEY,
     absolute_storage,
     open_storage,
     read_study_json,
+    storage_warning,
     write_study_json,
 )
 
 from ._ctrl_c import CtrlCWatch
+from ._outcome import tell
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         monitor_direction: str | None,
         spaces: DictConfig,
         report: bool,
+        liveness: Liveness,
     ) -> None:
         super().__init__(*stock_args)
         self.sampler_spec = sampler_spec
@@ -63,7 +65,9 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         self.monitor_direction = monitor_direction
         self.spaces = OmegaConf.to_container(spaces, resolve=True) if spaces else {}
         self.report = report
+        self.liveness = liveness
         self.ctrl_c = CtrlCWatch()
+        self.in_flight: dict[int, int] = {}  # number -> trial id of the trials this driver runs now
 
     def sweep(self, arguments: list[str]) -> None:
         directions = self._get_directions()
@@ -86,7 +90,7 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         study.set_user_attr("pruner", self.pruner_spec)
         study.set_user_attr("monitor", self.monitor)
         study.set_user_attr("command", command)
-        _fail_running_trials(study, "interrupted: left running by an earlier sweep")
+        fail_lost_trials(study, self.liveness)  # e.g. a killed earlier run of this command
         write_study_json(
             self.sweep_dir,
             {
@@ -98,7 +102,7 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
             },
         )
         log.info(
-            f"Study {study.study_name} in {storage_url or 'memory'}: {_counted(study)} of "
+            f"Study {study.study_name} in {storage_url or 'memory'}: {slots(study).counted} of "
             f"{self.n_trials} trials done; sampler {type(self.sampler).__name__}, "
             f"pruner {self.pruner_spec['_target_'].rsplit('.', 1)[-1]}, directions {directions}"
         )
@@ -117,7 +121,7 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         of what ran so far is written beside it (not on Ctrl-C: `lightsweep report DIR` writes one then)."""
         interrupted = self.ctrl_c.seen or isinstance(exc, KeyboardInterrupt)
         if interrupted or not isinstance(exc, Exception):
-            _fail_running_trials(study, "interrupted: the sweep was stopped during this trial")
+            fail_own_trials(study, self.in_flight, "interrupted: the sweep was stopped during this trial")
         if interrupted:
             log.warning(
                 "Sweep interrupted: rerun the same command to resume it (the stopped trial is not "
@@ -161,24 +165,48 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         self, study: optuna.Study, space: dict, fixed_params: dict, fixed_overrides: list[str], n_objectives: int
     ) -> None:
         failures: list[str] = []
-        remaining = self.n_trials - _counted(study)
-        while remaining > 0:
-            self.ctrl_c.check()
-            trials = [study.ask() for _ in range(min(remaining, self.n_jobs))]
-            returns = self._launch(study, trials, space, fixed_params, fixed_overrides)
-            self.ctrl_c.check()  # a job that failed from a Ctrl-C did not fail on its own: leave it RUNNING
-            for trial, ret in zip(trials, returns):
-                error = _tell(study, trial, ret, n_objectives)
-                if error:
-                    failures.append(f"trial {trial.number}: {error}")
-            remaining -= len(trials)
-            if len(failures) > self.max_failure_rate * self.n_trials:
-                raise ConfigError(
-                    f"{len(failures)} trials failed, more than max_failure_rate={self.max_failure_rate} x "
-                    f"n_trials={self.n_trials} allows; first: {failures[0].rstrip('.')}. Fix the cause (see the "
-                    "trial's run.json), or raise hydra.sweeper.max_failure_rate; rerun the same command to resume."
-                )
+        with Heartbeat(study, self.liveness, self.in_flight):  # stamps the trials in flight while they run
+            while (trials := self._next_trials(study)) is not None:
+                self.in_flight.update((t.number, t._trial_id) for t in trials)
+                returns = self._launch(study, trials, space, fixed_params, fixed_overrides)
+                self.ctrl_c.check()  # a job that failed from a Ctrl-C did not fail on its own: leave it RUNNING
+                for trial, ret in zip(trials, returns):
+                    error = tell(study, trial, ret, n_objectives)
+                    self.in_flight.pop(trial.number, None)
+                    if error:
+                        failures.append(f"trial {trial.number}: {error}")
+                self._check_failures(failures)
         self.ctrl_c.check()
+
+    def _next_trials(self, study: optuna.Study) -> list[optuna.Trial] | None:
+        """The next batch of trials for this driver (up to n_jobs); None once the study holds n_trials
+        counted trials and none is running or waiting anywhere. While other drivers' last trials run it
+        waits: one of them may be lost and need making up for."""
+        waited = False
+        while True:
+            self.ctrl_c.check()
+            fail_lost_trials(study, self.liveness)
+            now = slots(study)
+            wanted = min(self.n_jobs, self.n_trials - now.counted + now.waiting)
+            if wanted > 0:
+                trials = [trial for trial in (study.ask() for _ in range(wanted)) if claim(study, trial, self.n_trials)]
+                if trials:
+                    return trials
+                continue
+            if not now.unfinished:
+                return None
+            if not waited:
+                log.info(f"Waiting for {now.unfinished} trial(s) of other drivers to finish")
+                waited = True
+            time.sleep(min(self.liveness.heartbeat_interval, 2.0))
+
+    def _check_failures(self, failures: list[str]) -> None:
+        if len(failures) > self.max_failure_rate * self.n_trials:
+            raise ConfigError(
+                f"{len(failures)} trials failed, more than max_failure_rate={self.max_failure_rate} x "
+                f"n_trials={self.n_trials} allows; first: {failures[0].rstrip('.')}. Fix the cause (see the "
+                "trial's run.json), or raise hydra.sweeper.max_failure_rate; rerun the same command to resume."
+            )
 
     def _launch(
         self,
@@ -191,8 +219,11 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         """Run one batch of trials: one result (or None, a job the launcher lost) per trial."""
         try:
             overrides = self._configure_trials(trials, space, fixed_params, fixed_overrides)
-            overrides = [(*o, f"+{TRIAL_KEY}={t.number}") for o, t in zip(overrides, trials)]
-            # Job dir = trial number: a resumed sweep writes next to the earlier trials, never over them.
+            # Job dir = trial number: a resumed sweep, or another driver of the study, writes next to the other
+            # trials, never over them (a batch's numbers need not follow each other when drivers share a study).
+            overrides = [
+                (*o, f"+{TRIAL_KEY}={t.number}", f"hydra.sweep.subdir={t.number}") for o, t in zip(overrides, trials)
+            ]
             with self.ctrl_c.raising():
                 returns = list(self.launcher.launch(overrides, initial_job_idx=trials[0].number))
         except Exception:
@@ -255,6 +286,16 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
                 "hydra/sweeper/sampler=grid is not supported by the lightsweep sweeper: use tpe, "
                 "random, cmaes or nsgaii (or hydra/sweeper=optuna for a grid)."
             )
+        on_cluster = "slurm" in str(self.config.hydra.launcher.get("_target_", "")).lower()
+        if warning := storage_warning(storage_url, parallel_nodes=on_cluster and self.n_jobs > 1):
+            log.warning(warning)
+        live = self.liveness
+        if not 0 < live.heartbeat_interval < live.grace_period or live.retry_failed < 0:
+            raise ConfigError(
+                f"hydra.sweeper: heartbeat_interval={live.heartbeat_interval:g}, grace_period={live.grace_period:g}, "
+                f"retry_failed={live.retry_failed}: the interval must be positive and below the grace period (a "
+                "few missed beats, e.g. 10 and 60 s), and retry_failed 0 or more."
+            )
         if self.pruner_spec["_target_"].endswith("NopPruner"):
             return
         if len(directions) > 1:
@@ -282,52 +323,3 @@ def _check_resumable(study: optuna.Study, directions: list[str], command: list[s
             f"({' '.join(stored_command or [])}; directions {stored_directions}). Rerun that command to "
             "resume it, or start a new study with hydra.sweeper.study_name=<new name>."
         )
-
-
-def _fail_running_trials(study: optuna.Study, error: str) -> None:
-    """Trials left RUNNING by an interrupted sweep will never report: tell them FAIL, marked interrupted."""
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # WAITING ones are queued work
-        request = trial.user_attrs.get(STOP_REQUEST)  # a stop asked for (e.g. by the service): say so
-        study._storage.set_trial_user_attr(trial._trial_id, "error", f"stopped: {request}" if request else error)
-        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        log.warning(f"Trial {trial.number}: {error}; recorded as FAIL, not counted towards n_trials")
-
-
-def _counted(study: optuna.Study) -> int:
-    """Trials that count towards n_trials: an interrupted one is not done (a rerun makes up for it); one
-    that failed on its own (an error, NaN, out of memory) is done, or a broken config would run forever."""
-    return sum(not t.user_attrs.get(INTERRUPTED) for t in study.get_trials(deepcopy=False))
-
-
-def _tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn | None, n_objectives: int) -> str | None:
-    """Record one job's outcome; return the reason when the trial failed."""
-    if ret is not None and ret.hydra_cfg is not None:
-        trial.set_user_attr("run_dir", str(Path(ret.hydra_cfg.hydra.runtime.output_dir)))
-    state, values, error = _outcome(ret, n_objectives)
-    if error:
-        trial.set_user_attr("error", error[:500])
-        log.warning(f"Trial {trial.number} failed: {error}")
-    study.tell(trial, state=state, values=values)
-    if state is not TrialState.FAIL:
-        log.info(f"Trial {trial.number}: {state.name} {values if values else ''}".rstrip())
-    return error
-
-
-def _outcome(ret: JobReturn | None, n_objectives: int) -> tuple[TrialState, list[float] | None, str | None]:
-    if ret is None:
-        return TrialState.FAIL, None, "the launcher returned no result for this job"
-    if ret.status is JobStatus.FAILED:  # _return_value holds the job's exception (return_value re-raises it)
-        exc = ret._return_value
-        return TrialState.FAIL, None, f"{type(exc).__name__}: {exc}" if exc is not None else "the job failed"
-    value = ret.return_value
-    if isinstance(value, str) and value == PRUNED:
-        return TrialState.PRUNED, None, None
-    raw = [value] if n_objectives == 1 else value
-    try:
-        values = [float(v) for v in raw]
-    except (TypeError, ValueError):
-        return TrialState.FAIL, None, f"the job returned {value!r}, not {n_objectives} number(s)"
-    if len(values) != n_objectives or not all(math.isfinite(v) for v in values):
-        return TrialState.FAIL, None, f"the objective is {value!r}: expected {n_objectives} finite number(s)"
-    return TrialState.COMPLETE, values, None

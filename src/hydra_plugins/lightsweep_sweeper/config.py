@@ -79,6 +79,12 @@ class LightsweepSweeperConf(OptunaSweeperConf):
     spaces: dict[str, Any] = field(default_factory=dict)
     # Write report.md, plots and best/ into the sweep dir when the sweep ends.
     report: bool = True
+    # Many drivers on one study (lightsweep.sweep.drivers): each stamps its running trials every
+    # heartbeat_interval seconds; a trial without a stamp for grace_period seconds (or whose driver's
+    # process on this host is gone) is FAIL "worker lost" and, retry_failed times, re-queued as it was.
+    heartbeat_interval: float = 10.0
+    grace_period: float = 60.0
+    retry_failed: int = 0
 
 
 _PRUNERS = {

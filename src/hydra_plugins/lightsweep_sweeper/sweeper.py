@@ -29,9 +29,14 @@ class LightsweepSweeper(OptunaSweeper):
         monitor_direction: str | None,
         spaces: DictConfig,
         report: bool,
+        heartbeat_interval: float,
+        grace_period: float,
+        retry_failed: int,
     ) -> None:
         stock_args = (direction, storage, study_name, n_trials, n_jobs, max_failure_rate, custom_search_space, params)
         super().__init__(sampler, *stock_args)  # instantiates the sampler
+        from lightsweep.sweep.drivers import Liveness
+
         from ._impl import LightsweepSweeperImpl
 
         self.sweeper = LightsweepSweeperImpl(
@@ -43,4 +48,5 @@ class LightsweepSweeper(OptunaSweeper):
             monitor_direction=monitor_direction,
             spaces=spaces,
             report=report,
+            liveness=Liveness(heartbeat_interval, grace_period, retry_failed),
         )

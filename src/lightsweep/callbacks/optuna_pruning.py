@@ -1,7 +1,12 @@
 """Optuna trial pruning inside a Hydra sweep: the job reattaches to its trial through the study storage
 (Hydra's sweeper never hands the Trial object to the job), reports the monitored metric after every
 validation epoch (the trial's learning curve), and stops training when the study's pruner says so. Each job
-of a `hydra/sweeper=lightsweep` sweep with a study storage gets it (lightsweep.sweep.study.pruning_callback)."""
+of a `hydra/sweeper=lightsweep` sweep with a study storage gets it (lightsweep.sweep.study.pruning_callback).
+
+A trial trained by several processes (strategy=ddp/ddp_spawn) is one trial: only global rank 0 talks to the
+study (one report per epoch, its value already reduced over the ranks by the model's logging) and decides;
+the decision is broadcast so that every rank stops after the same epoch (a rank left training would wait
+forever for the others in its next gradient all-reduce)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import logging
 from typing import Any
 
 import lightning as L
+import torch
 
 log = logging.getLogger(__name__)
 
@@ -20,31 +26,46 @@ class OptunaPruning(L.Callback):
         self.trial_number = trial_number
         self.monitor = monitor  # metric reported each epoch (the sweeper checked it improves like the study)
         self.pruned_at_epoch: int | None = None
+        self.by_rank: list[dict[str, int]] = []  # {"reports", "epochs"} of every rank, gathered at train end
         self._trial: Any = None
         self._reported = 0
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         from lightsweep.sweep.study import load_trial
 
-        self._trial = load_trial(self.storage, self.study_name, self.trial_number)
+        if trainer.is_global_zero:  # the other ranks never reach the storage
+            self._trial = load_trial(self.storage, self.study_name, self.trial_number)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Every rank logs the same metric names, so every rank passes here or none does: the broadcast below
+        # is reached by all of them.
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         epoch = trainer.current_epoch
-        self._trial.report(float(trainer.callback_metrics[self.monitor]), step=epoch)
-        self._reported += 1
-        if self._trial.should_prune():
+        prune = False
+        if trainer.is_global_zero:
+            self._trial.report(float(trainer.callback_metrics[self.monitor]), step=epoch)
+            self._reported += 1
+            prune = self._trial.should_prune()
+        if trainer.strategy.broadcast(prune, src=0):
             self.pruned_at_epoch = epoch
             trainer.should_stop = True
-            log.info(f"Trial {self.trial_number} pruned after epoch {epoch} ({self.monitor})")
+            if trainer.is_global_zero:
+                log.info(f"Trial {self.trial_number} pruned after epoch {epoch} ({self.monitor})")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Gathered while the process group is up (fit's teardown comes before on_fit_end): run.json, written
+        # from rank 0's records, shows that only rank 0 reported and that all ranks stopped together.
+        mine = torch.tensor([self._reported, trainer.current_epoch], device=pl_module.device)
+        gathered = trainer.strategy.all_gather(mine).reshape(-1, 2).tolist()
+        self.by_rank = [{"reports": reports, "epochs": epochs} for reports, epochs in gathered]
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self._reported:  # e.g. TimeHUT: its val/acc is measured after training, not per epoch
+        if trainer.is_global_zero and not self._reported:  # e.g. TimeHUT: val/acc is measured after training
             log.warning(
                 f"pruning: no {self.monitor!r} was logged during training, so trial "
                 f"{self.trial_number} could not be pruned"
             )
 
     def run_record(self) -> dict[str, Any]:
-        return {"pruned_at_epoch": self.pruned_at_epoch}
+        return {"pruned_at_epoch": self.pruned_at_epoch, "pruning_by_rank": self.by_rank}

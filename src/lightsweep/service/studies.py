@@ -21,13 +21,13 @@ from typing import Any
 
 from lightsweep.errors import ConfigError
 from lightsweep.runinfo import RUN_JSON
-from lightsweep.sweep.study import INTERRUPTED, STUDY_JSON, best_command, open_storage, read_study_json
+from lightsweep.sweep.study import INTERRUPTED, STUDY_JSON, best_command, close_storage, open_storage, read_study_json
 
 
 @dataclass(frozen=True)
 class _Opened:
     meta: dict[str, Any]  # study.json
-    storage: Any  # the RDBStorage (its engine is disposed by forget())
+    storage: Any  # the RDB or journal storage (closed by forget())
     study: Any  # optuna.Study over Optuna's cached wrapper of `storage`
 
 
@@ -40,7 +40,7 @@ def forget(sweep_dir: str | Path) -> None:
     with _lock:
         entry = _opened.pop(Path(sweep_dir).resolve(), None)
     if entry:
-        entry[1].storage.engine.dispose()
+        close_storage(entry[1].storage)
 
 
 def open_study(sweep_dir: Path) -> _Opened | None:
@@ -75,7 +75,7 @@ def open_study(sweep_dir: Path) -> _Opened | None:
                 ) from None
             opened = _Opened(meta, storage, study)
             if previous:  # study.json now names another study: the old storage's connections are not needed
-                previous.storage.engine.dispose()
+                close_storage(previous.storage)
         _opened[sweep_dir] = (mtime, opened)
         return opened
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lightsweep.errors import ConfigError
-from lightsweep.sweep.study import STUDY_JSON, read_study_json
+from lightsweep.sweep.study import STUDY_JSON, open_storage, read_study_json
 
 SWEEP_DB = "optuna.db"  # a sweep's default storage: sqlite:///<sweep dir>/optuna.db (conf/sweep/*.yaml)
 
@@ -26,8 +26,8 @@ def resolve_storage(target: str | None, cwd: Path) -> str:
         path = path / SWEEP_DB
     if not path.is_file():
         raise ConfigError(
-            f"{path} does not exist: pass a storage URL (sqlite:///..., postgresql://...), a sweep dir or its "
-            f"{SWEEP_DB} file."
+            f"{path} does not exist: pass a storage URL (sqlite:///..., postgresql://..., journal:///...), a sweep "
+            f"dir or its {SWEEP_DB} file."
         )
     return f"sqlite:///{path.resolve()}"
 
@@ -43,12 +43,12 @@ def _newest_sweep_db(cwd: Path) -> Path:
 
 
 def dashboard_app(storage: str) -> Any:
-    """optuna-dashboard's WSGI application for a storage URL."""
+    """optuna-dashboard's WSGI application for a storage URL (opened here: it knows no journal:// URLs)."""
     try:
         from optuna_dashboard import wsgi
     except ImportError:
         raise ConfigError("optuna-dashboard is not installed: pip install -e '.[serve]'.") from None
-    return wsgi(storage)
+    return wsgi(open_storage(storage))
 
 
 def bind(app: Any, host: str = "127.0.0.1", port: int = 0) -> Any:

@@ -4,6 +4,7 @@ interrupted mark, and study.json (where a sweep dir's study lives, so `lightswee
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +16,135 @@ INTERRUPTED = "interrupted"  # user attr of a FAIL trial stopped from outside (C
 STOP_REQUEST = "stop_request"  # user attr set on a RUNNING trial before its sweep is stopped: who asked, why
 STUDY_JSON = "study.json"
 _SQLITE = "sqlite:///"
+_JOURNAL = "journal://"  # journal:///abs/path.log or journal://relative/path.log: Optuna's JournalStorage on a file
+STORAGE_FORMS = (
+    "sqlite:///relative/or/absolute.db (one machine), postgresql://user@host:port/db or mysql://user@host/db "
+    "(any SQLAlchemy URL: a database server, for workers on many machines) or journal:///shared/path/study.log "
+    "(a journal file on a filesystem every worker sees)"
+)
 
 
 def absolute_storage(url: str | None, cwd: str | Path) -> str | None:
-    """A relative SQLite path means the launch directory; jobs may run elsewhere, so make it absolute."""
-    if not url or not str(url).startswith(_SQLITE) or str(url)[len(_SQLITE) :].startswith("/"):
-        return url
-    return _SQLITE + str((Path(cwd) / str(url)[len(_SQLITE) :]).resolve())
+    """A relative SQLite or journal path means the launch directory; jobs may run elsewhere, so make it absolute."""
+    for prefix in (_SQLITE, _JOURNAL):
+        if url and str(url).startswith(prefix):
+            path = str(url)[len(prefix) :]
+            return url if path.startswith("/") else prefix + str((Path(cwd) / path).resolve())
+    return url
 
 
 def open_storage(url: str) -> Any:
-    """An Optuna RDB storage; SQLite waits up to a minute for a lock (parallel jobs report at once)."""
-    import optuna
+    """The Optuna storage of a URL: a journal file, or an RDB storage for any SQLAlchemy URL (SQLite waits up to
+    a minute for a lock: parallel jobs report at once). A URL that cannot be opened is a ConfigError."""
+    import sqlalchemy.exc
 
-    engine_kwargs = {}
-    if url.startswith(_SQLITE):
-        Path(url[len(_SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    if url.startswith(_JOURNAL):
+        return _journal_storage(Path(url[len(_JOURNAL) :]))
+    engine_kwargs = _engine_kwargs(url)
+    try:
+        return _rdb_storage(url, engine_kwargs)
+    except ImportError as exc:  # the database's Python driver
+        module = getattr(exc.__cause__, "name", None) or "its driver"
+        raise ConfigError(
+            f"study storage {_shown(url)}: the Python driver for this database ({module}) is not "
+            "installed. For PostgreSQL: pip install 'lightsweep[postgres]' (psycopg); for MySQL: pip install "
+            "pymysql and use mysql+pymysql://..."
+        ) from None
+    except sqlalchemy.exc.OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"study storage {_shown(url)}: the database does not answer ({reason}). Start the database "
+            "server (a local PostgreSQL for tests: tools/postgres/start-postgres.sh) or fix the URL; valid "
+            f"storages: {STORAGE_FORMS}."
+        ) from None
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> Any:
+    """RDBStorage, whose first use creates Optuna's tables: drivers started together on a new database race
+    to create them, and all but one fail on a name that now exists; once created, opening again just works."""
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def close_storage(storage: Any) -> None:
+    """Close a storage's connections (an RDB storage's pool; a journal file keeps nothing open)."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+def storage_warning(url: str | None, parallel_nodes: bool) -> str | None:
+    """A warning when workers on more than one node would share a SQLite file, else None."""
+    if not parallel_nodes or not url or _scheme(url) != "sqlite":
+        return None
+    return (
+        f"hydra.sweeper.storage={url} is a SQLite file, but this sweep runs workers on more than one node: "
+        "SQLite's file locks are unreliable on shared (network) filesystems, so trials can be lost or the study "
+        "corrupted. Use a database server (hydra.sweeper.storage=postgresql://user@host:port/db; "
+        "tools/postgres/start-postgres.sh starts a local one) or a journal file on the shared filesystem "
+        "(hydra.sweeper.storage=journal:///shared/path/study.log)."
+    )
+
+
+def _scheme(url: str) -> str:
+    """The database of a URL without its driver: postgresql+psycopg://... -> postgresql."""
+    return url.split("://", 1)[0].split("+", 1)[0].lower()
+
+
+def _journal_storage(path: Path) -> Any:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise ConfigError(
+            f"study storage {_JOURNAL}{path}: cannot open the journal file ({exc.strerror}). Point it at a "
+            "writable path every worker sees, e.g. journal:///shared/path/study.log."
+        ) from None
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine settings for an RDB storage URL; an unknown scheme is a ConfigError."""
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()  # the database's dialect, not yet its driver (imported when connecting)
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError):
+        raise ConfigError(
+            f"study storage {url!r} is not a storage URL Optuna can open (hydra.sweeper.storage); valid: "
+            f"{STORAGE_FORMS}."
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return {"connect_args": {"timeout": 60}}
+    if parsed.get_driver_name() in ("psycopg", "psycopg2"):
+        # A driver frozen or cut off inside a transaction keeps its row locks, and every other driver waits on
+        # them: the server ends such a session after 20 s idle in its transaction (a live driver's
+        # transactions last milliseconds). connect_timeout: a host that drops packets fails in 10 s.
+        connect_args: dict[str, Any] = {"options": "-c idle_in_transaction_session_timeout=20000"}
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = 10
+        return {"connect_args": connect_args}
+    return {}
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def load_trial(storage_url: str, study_name: str, number: int) -> Any:
