@@ -54,6 +54,27 @@ def test_postgresql_storage_round_trips_a_study(postgres_url):
     _round_trip(postgres_url)
 
 
+def _open_at(url: str, start: float) -> str:
+    import time
+
+    time.sleep(max(0.0, start - time.time()))  # every process opens the new storage at the same moment
+    close_storage(open_storage(url))
+    return "opened"
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_drivers_opening_a_new_storage_at_once_all_open_it(tmp_path, scheme, request):
+    # The first opening creates Optuna's tables: the others fail on a table that now exists, and retry.
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    url = f"sqlite:///{tmp_path}/new.db" if scheme == "sqlite" else request.getfixturevalue("postgres_url")
+    with ProcessPoolExecutor(6) as pool:
+        pool.submit(int).result()  # the workers are up (forked) before the moment is set
+        start = time.time() + 1.0
+        assert list(pool.map(_open_at, [url] * 6, [start] * 6)) == ["opened"] * 6
+
+
 @pytest.mark.parametrize("url", ["redis://localhost/0", "optuna.db", "journal"])
 def test_an_unknown_storage_is_one_error_naming_the_valid_forms(url):
     with pytest.raises(ConfigError, match="not a storage URL") as error:

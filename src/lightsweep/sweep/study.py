@@ -68,10 +68,18 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> Any:
     for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            if attempt == 4:
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError) as exc:
+            if attempt == 4 or not _created_meanwhile(exc):
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def _created_meanwhile(exc: Exception) -> bool:
+    """The error of creating a table, type or row another driver has just created (PostgreSQL: a unique
+    violation or "already exists"; SQLite: "table ... already exists", an OperationalError)."""
+    import sqlalchemy.exc
+
+    return isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc)
 
 
 def close_storage(storage: Any) -> None:
