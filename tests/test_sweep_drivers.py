@@ -143,15 +143,19 @@ def _load(sweep_dir, storage: str):
 
 
 def _wait_for_running_trial_of(driver: subprocess.Popen, sweep_dir, storage: str, after_complete: int) -> int:
-    """The number of a trial `driver` runs, once the study has `after_complete` finished trials."""
+    """The number of a trial `driver` runs (all its parameters drawn), once the study has `after_complete` finished
+    trials."""
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and driver.poll() is None:
         if (sweep_dir / "study.json").is_file():
             trials = _load(sweep_dir, storage).get_trials(deepcopy=False)
+            drawn = max((len(t.params) for t in trials if t.state is TrialState.COMPLETE), default=-1)
             mine = [
                 t
                 for t in trials
-                if t.state is TrialState.RUNNING and t.user_attrs.get(WORKER, "").endswith(f":{driver.pid}")
+                if t.state is TrialState.RUNNING
+                and len(t.params) == drawn
+                and t.user_attrs.get(WORKER, "").endswith(f":{driver.pid}")
             ]
             if sum(t.state is TrialState.COMPLETE for t in trials) >= after_complete and mine:
                 return mine[0].number
