@@ -10,7 +10,7 @@ from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-from test_sweep import TINY_CNN, run_json, sweep
+from test_sweep import TINY_CNN, load_study, run_json, sweep
 
 from conftest import cli
 from lightsweep.errors import ConfigError
@@ -134,7 +134,6 @@ def test_the_dashboard_serves_a_journal_study(tmp_path):
 
 def _two_trial_sweep(tmp_path: Path, storage: str) -> tuple[dict, list]:
     """A 2-trial digits sweep on `storage`, then `lightsweep report` on it; (study.json, the study's trials)."""
-    import optuna
 
     proc, sweep_dir = sweep(
         tmp_path,
@@ -147,10 +146,8 @@ def _two_trial_sweep(tmp_path: Path, storage: str) -> tuple[dict, list]:
         f"hydra.sweeper.storage={storage}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    meta = json.loads((sweep_dir / "study.json").read_text())
-    opened = open_storage(meta["storage"])
-    trials = optuna.load_study(study_name=meta["study_name"], storage=opened).trials
-    close_storage(opened)
+    study, meta = load_study(sweep_dir)
+    trials = study.trials
     assert [(t.number, t.state.name) for t in trials] == [(0, "COMPLETE"), (1, "COMPLETE")]
     for trial in trials:
         assert run_json(sweep_dir / str(trial.number))["objective"] == trial.value
