@@ -30,7 +30,7 @@ def test_optuna_sweep_receives_each_runs_objective(tmp_path):
     best = json.loads((tmp_path / "study.json").read_text())["best"][0]
     assert best["values"]["val_accuracy"] == max(r["objective"] for r in records)
     # Each job found the sweeper's study (named auto-..., though the job runs model=cnn) and reported its epoch.
-    study = optuna.load_study(study_name="auto-digits-simple-none", storage=f"sqlite:///{tmp_path}/optuna.db")
+    study = optuna.load_study(study_name="auto-digits-simple-median", storage=f"sqlite:///{tmp_path}/optuna.db")
     assert [list(t.intermediate_values) for t in study.trials] == [[0], [0]]
 
 

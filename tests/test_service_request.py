@@ -48,7 +48,8 @@ def test_choices_come_from_the_config_tree_and_appear_in_the_schema():
     assert props["dataset"]["enum"] == group_choices("dataset")
     assert set(props["model"]["enum"]) == set(group_choices("model")) >= {"auto", "cnn", "lstm", "timehut"}
     assert set(props["executor"]["enum"]) == {"local", "submitit_local", "slurm"}
-    assert set(props["pruner"]["enum"]) == {"none", "median", "percentile", "successive_halving", "hyperband"}
+    pruners = {"default", "none", "median", "percentile", "successive_halving", "hyperband"}
+    assert set(props["pruner"]["enum"]) == pruners
     stored = {name.removesuffix(".yaml") for name in ConfigStore.instance().list("hydra/sweeper/sampler")}
     assert {"tpe", "random", "nsgaii"} <= set(props["sampler"]["enum"]) == stored - {"grid", "motpe"}
     assert "test_accuracy" not in props["objective"]["enum"] and "overall_health" in props["objective"]["enum"]
@@ -59,7 +60,7 @@ def test_choices_come_from_the_config_tree_and_appear_in_the_schema():
 def test_defaults_give_the_documented_sweep():
     r = request()
     assert (r.kind, r.model, r.mode, r.objective, r.health_weight) == ("sweep", "auto", "simple", "val_accuracy", 0.3)
-    assert (r.trials, r.pruner, r.sampler, r.executor, r.n_jobs) == (10, "none", "tpe", "local", 1)
+    assert (r.trials, r.pruner, r.sampler, r.executor, r.n_jobs) == (10, "default", "tpe", "local", 1)
     assert (r.seed, r.max_epochs, r.overrides, r.fallback_local) == (42, None, {}, False)
 
 
@@ -326,7 +327,7 @@ def test_the_argument_list_runs_a_two_trial_sweep_through_the_real_cli(tmp_path)
     proc = cli(*hydra_arguments(r, sweep_dir), cwd=launch, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((sweep_dir / "study.json").read_text())
-    assert meta["study_name"] == "cnn-digits-simple-none"
+    assert meta["study_name"] == "cnn-digits-simple-median"  # pruner=default: the sweep's own
     study = optuna.load_study(study_name=meta["study_name"], storage=meta["storage"])
     assert [(t.number, t.state.name) for t in study.trials] == [(0, "COMPLETE"), (1, "COMPLETE")]
     assert "model.filters" not in study.trials[0].params and "model.kernel_size" in study.trials[0].params

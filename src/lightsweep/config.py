@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from lightsweep.objective import direction
 from lightsweep.paths import CONF_DIR
+from lightsweep.sweep.pruner_budget import startup_trials, warmup_epochs
 
 # Groups whose choices are numbers (precision=16): Hydra's grammar reads 16 as an int and refuses it
 # as a group choice, so such overrides are quoted before Hydra parses them.
@@ -48,6 +49,9 @@ def register_resolvers() -> None:
         OmegaConf.register_resolver("lightsweep.wandb_offline", _wandb_offline)
     if not OmegaConf.has_resolver("objective_direction"):  # objective.direction from objective.name
         OmegaConf.register_resolver("objective_direction", direction)
+    if not OmegaConf.has_resolver("lightsweep.pruner_startup"):  # the default pruner's settings, from the budget
+        OmegaConf.register_resolver("lightsweep.pruner_startup", startup_trials)
+        OmegaConf.register_resolver("lightsweep.pruner_warmup", warmup_epochs)
 
 
 _MODEL_SETTING = re.compile(r"^\+?model\.")  # model.<key>=... or +model.<key>=... (not ++, which always works)

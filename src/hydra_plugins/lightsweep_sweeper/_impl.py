@@ -15,7 +15,6 @@ parsing and trial configuration it reuses). What it adds:
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -31,15 +30,9 @@ from optuna.trial import TrialState
 
 from lightsweep.errors import ConfigError
 from lightsweep.sweep.drivers import Heartbeat, Liveness, claim, fail_lost_trials, fail_own_trials, slots
-from lightsweep.sweep.study import (
-    TRIAL_KEY,
-    absolute_storage,
-    open_storage,
-    read_study_json,
-    storage_warning,
-    write_study_json,
-)
+from lightsweep.sweep.study import TRIAL_KEY, absolute_storage, open_storage, read_study_json, write_study_json
 
+from ._checks import check_resumable, check_sweep, checked_pruning
 from ._ctrl_c import CtrlCWatch
 from ._outcome import tell
 
@@ -72,7 +65,10 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
     def sweep(self, arguments: list[str]) -> None:
         directions = self._get_directions()
         storage_url = absolute_storage(self.storage, os.getcwd())
-        self._check(directions, storage_url)
+        check_sweep(self.config, self.sampler, self.n_jobs, self.liveness, storage_url)
+        self.pruner_spec, self.monitor = checked_pruning(
+            self.config, self.pruner_spec, self.monitor, self.monitor_direction, directions, storage_url
+        )
         space, fixed_params, fixed_overrides = create_params_from_overrides(self._search_space(arguments))
         for name in fixed_params:  # a fixed value on the command line replaces the searched one
             space.pop(name, None)
@@ -85,7 +81,7 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
             load_if_exists=True,
         )
         command = list(self.config.hydra.overrides.task)
-        _check_resumable(study, directions, command)
+        check_resumable(study, directions, command)
         study.sampler = self._continued_sampler(len(study.trials))
         study.set_user_attr("pruner", self.pruner_spec)
         study.set_user_attr("monitor", self.monitor)
@@ -273,53 +269,3 @@ class LightsweepSweeperImpl(OptunaSweeperImpl):
         auto = model.get("family") == "auto"
         modality = dataset_modality(self.config.dataset._target_) if auto else ""
         return resolve_model_config(model, modality)[0], auto
-
-    def _check(self, directions: list[str], storage_url: str | None) -> None:
-        """Refuse, before any trial runs, what would make every trial fail or the pruning impossible."""
-        from lightsweep.objective import check_objective, names_of, pruning_monitor
-
-        callbacks = {k: {"_target_": v.get("_target_")} for k, v in (self.config.get("callbacks") or {}).items() if v}
-        objective = OmegaConf.to_container(self.config.objective, resolve=True)
-        check_objective({"objective": objective, "callbacks": callbacks}, in_sweep=True)
-        if isinstance(self.sampler, functools.partial):  # the stock grid sampler, built from the space later
-            raise ConfigError(
-                "hydra/sweeper/sampler=grid is not supported by the lightsweep sweeper: use tpe, "
-                "random, cmaes or nsgaii (or hydra/sweeper=optuna for a grid)."
-            )
-        on_cluster = "slurm" in str(self.config.hydra.launcher.get("_target_", "")).lower()
-        if warning := storage_warning(storage_url, parallel_nodes=on_cluster and self.n_jobs > 1):
-            log.warning(warning)
-        live = self.liveness
-        if not 0 < live.heartbeat_interval < live.grace_period or live.retry_failed < 0:
-            raise ConfigError(
-                f"hydra.sweeper: heartbeat_interval={live.heartbeat_interval:g}, grace_period={live.grace_period:g}, "
-                f"retry_failed={live.retry_failed}: the interval must be positive and below the grace period (a "
-                "few missed beats, e.g. 10 and 60 s), and retry_failed 0 or more."
-            )
-        if self.pruner_spec["_target_"].endswith("NopPruner"):
-            return
-        if len(directions) > 1:
-            raise ConfigError(
-                "Optuna cannot prune multi-objective studies: use hydra/sweeper/pruner=none with a list "
-                "objective (e.g. +sweep=efficiency), or a single objective.name to prune."
-            )
-        self.monitor = pruning_monitor(
-            names_of(objective["name"])[0], self.monitor, self.monitor_direction, directions[0]
-        )
-        if not storage_url:
-            raise ConfigError(
-                "pruning needs a study storage the jobs can reach, but hydra.sweeper.storage=null keeps it "
-                "in memory: set a file or URL (e.g. sqlite:///multirun/optuna.db) or hydra/sweeper/pruner=none."
-            )
-
-
-def _check_resumable(study: optuna.Study, directions: list[str], command: list[str]) -> None:
-    """A stored study is resumed only by the command that started it (n_trials and hydra.* may differ)."""
-    stored_directions = [d.name.lower() for d in study.directions]
-    stored_command = study.user_attrs.get("command")
-    if stored_directions != directions or (stored_command is not None and stored_command != command):
-        raise ConfigError(
-            f"study {study.study_name!r} already exists in the storage with other settings "
-            f"({' '.join(stored_command or [])}; directions {stored_directions}). Rerun that command to "
-            "resume it, or start a new study with hydra.sweeper.study_name=<new name>."
-        )

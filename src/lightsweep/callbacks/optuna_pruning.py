@@ -46,7 +46,8 @@ class OptunaPruning(L.Callback):
         if trainer.is_global_zero:
             self._trial.report(float(trainer.callback_metrics[self.monitor]), step=epoch)
             self._reported += 1
-            prune = self._trial.should_prune()
+            # After the last epoch nothing is left to save: the trial finishes with its objective.
+            prune = not _last_epoch(trainer) and self._trial.should_prune()
         if trainer.strategy.broadcast(prune, src=0):
             self.pruned_at_epoch = epoch
             trainer.should_stop = True
@@ -61,11 +62,19 @@ class OptunaPruning(L.Callback):
         self.by_rank = [{"reports": reports, "epochs": epochs} for reports, epochs in gathered]
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero and not self._reported:  # e.g. TimeHUT: val/acc is measured after training
-            log.warning(
+        if trainer.is_global_zero and not self._reported:
+            # A model without a validation loop (TimeHUT: val/acc is measured after training) is expected not
+            # to report; one with a loop that never logged the monitor is a setting worth a warning.
+            expected = type(pl_module).validation_step is L.LightningModule.validation_step
+            (log.info if expected else log.warning)(
                 f"pruning: no {self.monitor!r} was logged during training, so trial "
                 f"{self.trial_number} could not be pruned"
             )
 
     def run_record(self) -> dict[str, Any]:
         return {"pruned_at_epoch": self.pruned_at_epoch, "pruning_by_rank": self.by_rank}
+
+
+def _last_epoch(trainer: L.Trainer) -> bool:
+    """Whether this validation ends the epoch budget (max_epochs; -1 or None: no epoch budget)."""
+    return bool(trainer.max_epochs and trainer.max_epochs > 0 and trainer.current_epoch + 1 >= trainer.max_epochs)

@@ -72,7 +72,11 @@ class OptimizeRequest(BaseModel):
     health_weight: float = Field(0.3, ge=0.0, le=1.0, description="w in (1-w)*objective + w*health (mode=health)")
     trials: int = Field(10, ge=1, le=1000, description="trials in the study (kind=sweep)")
     max_epochs: int | None = Field(None, ge=1, le=10000, description="epochs per trial; null: the model's budget")
-    pruner: Literal[_stored("hydra/sweeper/pruner")] = Field("none", description="stops poor trials early")
+    pruner: Literal[("default", *_stored("hydra/sweeper/pruner"))] = Field(
+        "default",
+        description="stops poor trials early; default: the sweep's (median, off when the objective has no "
+        "per-epoch metric), none: every trial trains in full",
+    )
     sampler: Literal[SAMPLERS] = Field("tpe", description="Optuna sampler proposing each trial's parameters")
     executor: Literal[tuple(group_choices("executor"))] = Field("local", description="where the sweep's trials run")
     fallback_local: bool = Field(False, description="executor=slurm: run locally when no scheduler answers")
@@ -143,7 +147,8 @@ def _arguments(request: OptimizeRequest) -> list[str]:
         args.append(_override("objective.health_weight", request.health_weight))
     if sweep:
         args += [f"hydra.sweeper.n_trials={request.trials}", f"hydra.sweeper.n_jobs={request.n_jobs}"]
-        args += [f"hydra/sweeper/pruner={request.pruner}", f"hydra/sweeper/sampler={request.sampler}"]
+        args += [] if request.pruner == "default" else [f"hydra/sweeper/pruner={request.pruner}"]
+        args.append(f"hydra/sweeper/sampler={request.sampler}")
         args.append(f"executor={request.executor}")
         if request.executor == "slurm":
             args.append(_override("hydra.launcher.fallback_local", request.fallback_local))
@@ -195,7 +200,7 @@ def validate(request: OptimizeRequest) -> dict[str, Any]:
         raise RequestInvalid([message]) from exc
     found = problems(plain)
     checks = [lambda: check_objective(plain, in_sweep=request.kind == "sweep")]
-    if request.kind == "sweep" and request.pruner != "none":  # the sweeper's own check, before any trial
+    if request.kind == "sweep" and request.pruner not in ("none", "default"):  # the sweeper's check of a chosen one
         direction = OBJECTIVES[request.objective].direction
         checks.append(lambda: pruning_monitor(request.objective, None, None, direction))
     for check in checks:
