@@ -178,6 +178,40 @@ def test_a_sweep_is_read_as_it_runs(tmp_path):
     assert reader.snapshot()[4] == ("FAIL", 0)
 
 
+def test_stopping_a_job_leaves_the_trials_of_another_driver_of_its_study_alone(tmp_path):
+    """The job's process group holds its sweep; a sweep started by hand on the same study (another live
+    process here, or another host) keeps its running trials; trials without a driver, or whose driver is
+    gone, are the job's."""
+    import socket
+
+    from lightsweep.service.stopping import request_stop
+    from lightsweep.sweep.drivers import WORKER
+    from lightsweep.sweep.study import STOP_REQUEST
+
+    sweep_dir = tmp_path / "sweep"
+    url = f"sqlite:///{sweep_dir}/optuna.db"
+    study = optuna.create_study(study_name="shared", storage=open_storage(url))
+    write_study_json(sweep_dir, {"study_name": "shared", "storage": url, "directions": ["minimize"], "n_trials": 9})
+    job = subprocess.Popen(["sleep", "60"], start_new_session=True)  # the job's runner: its group's leader
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    workers = [f"{host}:{job.pid}", f"{host}:{os.getpid()}", f"elsewhere:{job.pid}", None, f"{host}:{gone.pid}"]
+    try:
+        for worker in workers:
+            trial = study.ask()
+            if worker:
+                trial.set_user_attr(WORKER, worker)
+        request_stop(sweep_dir, [0, 1, 2, 3, 4], "POST /jobs/j/stop", group=job.pid)
+        noted = [STOP_REQUEST in t.user_attrs for t in study.get_trials()]
+        assert noted == [True, False, False, True, True]
+        assert mark_stopped(sweep_dir, [0, 1, 2, 3, 4], "stopped: job j", group=job.pid) == [0, 3, 4]
+        assert [t.state.name for t in study.get_trials()] == ["FAIL", "RUNNING", "RUNNING", "FAIL", "FAIL"]
+    finally:
+        job.kill()
+        job.wait()
+
+
 def test_a_multi_objective_study_gives_its_pareto_front(tmp_path):
     url = f"sqlite:///{tmp_path}/optuna.db"
     study = optuna.create_study(study_name="two", storage=open_storage(url), directions=["maximize", "minimize"])

@@ -1,16 +1,19 @@
 """Stopping a job's trials from outside its sweep: a stop request noted on the running trials before the
 sweep is signalled (its sweeper then records them FAIL "stopped: ..."), and FAIL for trials a killed sweep
-left RUNNING."""
+left RUNNING. Only the job's own trials are touched: another driver of the same study (a sweep started by
+hand against the job's storage) keeps its own."""
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 from lightsweep.service.studies import open_study
 from lightsweep.sweep.study import INTERRUPTED
 
 
-def request_stop(sweep_dir: Path, numbers: list[int], reason: str) -> None:
+def request_stop(sweep_dir: Path, numbers: list[int], reason: str, group: int | None = None) -> None:
     """Note on trials `numbers` still RUNNING who stops them, before their sweep is signalled: the sweeper
     then records them FAIL "stopped: <reason>" (a finished trial can no longer be changed afterwards)."""
     from optuna.exceptions import UpdateFinishedTrialError
@@ -23,15 +26,16 @@ def request_stop(sweep_dir: Path, numbers: list[int], reason: str) -> None:
     storage = opened.storage
     study_id = storage.get_study_id_from_name(opened.meta["study_name"])
     for number in numbers:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        if _run_elsewhere(storage.get_trial(trial_id).user_attrs, group):
+            continue
         try:
-            storage.set_trial_user_attr(
-                storage.get_trial_id_from_study_id_trial_number(study_id, number), STOP_REQUEST, reason
-            )
+            storage.set_trial_user_attr(trial_id, STOP_REQUEST, reason)
         except UpdateFinishedTrialError:  # it ended meanwhile: its own outcome stands
             continue
 
 
-def mark_stopped(sweep_dir: Path, numbers: list[int], error: str) -> list[int]:
+def mark_stopped(sweep_dir: Path, numbers: list[int], error: str, group: int | None = None) -> list[int]:
     """Record those of trials `numbers` still RUNNING as FAIL with `error`, marked interrupted (not counted:
     a resumed sweep runs them again); return the numbers marked. A trial that ended meanwhile keeps its own
     record (a sweep stopped by SIGINT marks its running trials itself; Optuna never changes a finished one).
@@ -47,7 +51,8 @@ def mark_stopped(sweep_dir: Path, numbers: list[int], error: str) -> list[int]:
     marked = []
     for number in numbers:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-        if storage.get_trial(trial_id).state.name != "RUNNING":
+        trial = storage.get_trial(trial_id)
+        if trial.state.name != "RUNNING" or _run_elsewhere(trial.user_attrs, group):
             continue
         try:
             storage.set_trial_user_attr(trial_id, "error", error)
@@ -57,3 +62,20 @@ def mark_stopped(sweep_dir: Path, numbers: list[int], error: str) -> list[int]:
             continue
         marked.append(number)
     return marked
+
+
+def _run_elsewhere(user_attrs: dict, group: int | None) -> bool:
+    """Whether a trial's driver (its worker attr, host:pid) is not the job's: a live process outside the job's
+    process group `group` (the job's runner leads it; None: the caller owns every trial), or one on another
+    host. A trial without a worker yet, or whose driver is gone, is the job's to stop."""
+    from lightsweep.sweep.drivers import WORKER
+
+    host, _, pid = str(user_attrs.get(WORKER) or "").rpartition(":")
+    if group is None or not pid.isdigit():
+        return False
+    if host != socket.gethostname():
+        return True
+    try:
+        return os.getpgid(int(pid)) != group
+    except ProcessLookupError:
+        return False

@@ -69,7 +69,9 @@ class Watcher:
                 job = self.store.update(job_id, state=STOPPED, finished_at=time.time(), message="stopped in the queue")
                 return job, self._emit(job, [("job", {"state": STOPPED, "message": job.message})])
             job = self.store.update(job_id, stop_requested=True, message="stopping")
-            stopping.request_stop(_sweep_dir(job), self._running_trials(job), STOP_REASON.format(id=job.id))
+            stopping.request_stop(
+                _sweep_dir(job), self._running_trials(job), STOP_REASON.format(id=job.id), group=job.pid
+            )
             processes.stop_group(job.pid)
             return job, self._emit(job, [("job", {"state": RUNNING, "message": "stopping"})])
 
@@ -137,7 +139,8 @@ class Watcher:
     def _record_stopped(self, job: Job) -> None:
         """Trials left RUNNING by a stopped job (killed before its sweeper recorded them) are FAIL "stopped",
         not counted: resume reruns them."""
-        stopping.mark_stopped(_sweep_dir(job), self._running_trials(job), "stopped: " + STOP_REASON.format(id=job.id))
+        reason = "stopped: " + STOP_REASON.format(id=job.id)
+        stopping.mark_stopped(_sweep_dir(job), self._running_trials(job), reason, group=job.pid)
 
     def _running_trials(self, job: Job) -> list[int]:
         return [number for number, (state, _) in self._study(job).snapshot().items() if state == "RUNNING"]
