@@ -68,14 +68,14 @@ def _run_elsewhere(user_attrs: dict, group: int | None) -> bool:
     """Whether a trial's driver (its worker attr, host:pid) is not the job's: a live process outside the job's
     process group `group` (the job's runner leads it; None: the caller owns every trial), or one on another
     host. A trial without a worker yet, or whose driver is gone, is the job's to stop."""
-    from lightsweep.sweep.drivers import WORKER
+    from lightsweep.sweep.drivers import worker_address
 
-    host, _, pid = str(user_attrs.get(WORKER) or "").rpartition(":")
-    if group is None or not pid.isdigit():
+    address = worker_address(user_attrs)
+    if group is None or address is None:
         return False
-    if host != socket.gethostname():
+    if address[0] != socket.gethostname():
         return True
     try:
-        return os.getpgid(int(pid)) != group
+        return os.getpgid(address[1]) != group
     except ProcessLookupError:
         return False

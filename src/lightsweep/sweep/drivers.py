@@ -109,11 +109,17 @@ def fail_lost_trials(study: Any, liveness: Liveness, now: float | None = None) -
     return lost
 
 
+def worker_address(user_attrs: dict[str, Any]) -> tuple[str, int] | None:
+    """(host, pid) of the driver running a trial, from its worker attr; None before a driver stamped it."""
+    host, _, pid = str(user_attrs.get(WORKER) or "").rpartition(":")
+    return (host, int(pid)) if host and pid.isdigit() else None
+
+
 def lost_reason(trial: Any, grace_period: float, now: float) -> str | None:
     """Why a RUNNING trial's worker is lost, or None while it is alive."""
     worker = trial.user_attrs.get(WORKER)
-    host, _, pid = (worker or "").rpartition(":")
-    if worker and host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid)):
+    address = worker_address(trial.user_attrs)
+    if address and address[0] == socket.gethostname() and not _process_exists(address[1]):
         return f"worker lost: {worker} (its process on this host has ended)"
     beat = trial.user_attrs.get(HEARTBEAT)
     last = beat if beat is not None else trial.datetime_start.timestamp()  # started by an older driver
